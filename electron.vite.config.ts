@@ -1,0 +1,36 @@
+import { resolve } from 'node:path';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { defineConfig } from 'electron-vite';
+
+// Native modules stay outside the bundle: they are loaded from node_modules (unpacked
+// from the asar by electron-builder, see electron-builder.yml).
+const external = ['onnxruntime-node', 'better-sqlite3', 'sharp', 'electron'];
+
+export default defineConfig({
+  main: {
+    build: {
+      externalizeDeps: true,
+      rollupOptions: {
+        external,
+        input: {
+          index: resolve('src/main/electron/index.ts'),
+          'compute-worker': resolve('src/main/engine/graph/runtime-worker.ts'),
+        },
+      },
+    },
+  },
+  preload: {
+    build: {
+      rollupOptions: {
+        input: { index: resolve('src/preload/index.ts') },
+        // A sandboxed preload must be a single CommonJS file.
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
+      },
+    },
+  },
+  renderer: {
+    root: 'src/renderer',
+    plugins: [svelte()],
+    build: { rollupOptions: { input: resolve('src/renderer/index.html') } },
+  },
+});

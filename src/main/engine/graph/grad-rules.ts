@@ -1,0 +1,487 @@
+// The backward rules: ONE table, one entry per op (STYLE.md item 1, after tinygrad's gradient table).
+// Each rule gets the node, its inputs and outputs and the gradient of its outputs, and returns one
+// gradient per input (null where the input takes none). A gradient may have the broadcast (output)
+// shape: grad.ts sums it down to the input's shape. Rules use builder primitives only, so the backward
+// graph is made of default-domain opset-17 ops (no training-only kernels exist in onnxruntime-node).
+//
+// Public API
+//   RULES: Readonly<Record<string, GradRule>>    the table (ops absent from it have no gradient)
+//   NON_DIFFERENTIABLE: ReadonlySet<string>      ops whose outputs never carry a gradient (ArgMax, Equal, ...)
+//   GradRule, RuleContext                        the rule signature
+//   convWeightGrad(b, x, dy, kernel, attrs)      dW of a convolution, as a Conv over transposed tensors
+
+import { type Builder, sliceRange } from './builder.js';
+import { type Attr, type Node, type Tensor, isFloat } from './ir.js';
+
+export interface RuleContext {
+  b: Builder;
+  node: Node;
+  /** Inputs (null for omitted optional inputs). */
+  x: readonly (Tensor | null)[];
+  /** Outputs. */
+  y: readonly Tensor[];
+  /** Gradient of output 0 (zeros when only another output has a gradient). */
+  dy: Tensor;
+  /** Gradient of each output, null where none flows. */
+  dys: readonly (Tensor | null)[];
+  /** Whether input k needs a gradient (it depends on a `wrt` tensor). */
+  needs(k: number): boolean;
+}
+
+export type GradRule = (ctx: RuleContext) => readonly (Tensor | null)[];
+
+function attrInt(n: Node, name: string, dflt: number): number {
+  const a: Attr | undefined = n.attrs[name];
+  return a && a.type === 'int' ? a.value : dflt;
+}
+function attrFloat(n: Node, name: string, dflt: number): number {
+  const a = n.attrs[name];
+  return a && a.type === 'float' ? a.value : dflt;
+}
+function attrInts(n: Node, name: string): number[] | undefined {
+  const a = n.attrs[name];
+  return a && a.type === 'ints' ? [...a.value] : undefined;
+}
+function attrStr(n: Node, name: string, dflt: string): string {
+  const a = n.attrs[name];
+  return a && a.type === 'string' ? a.value : dflt;
+}
+function inp(ctx: RuleContext, k: number): Tensor {
+  const t = ctx.x[k];
+  if (!t) throw new Error(`${ctx.node.opType} (${ctx.node.name}): input ${k} is missing`);
+  return t;
+}
+/** Runs f only when input k needs a gradient. */
+function when(ctx: RuleContext, k: number, f: () => Tensor): Tensor | null {
+  return ctx.needs(k) ? f() : null;
+}
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, k) => a + k);
+}
+/** Swaps the last two axes. */
+function mT(b: Builder, t: Tensor): Tensor {
+  const p = range(0, t.rank);
+  p[t.rank - 2] = t.rank - 1;
+  p[t.rank - 1] = t.rank - 2;
+  return b.transpose(t, p);
+}
+
+interface ConvAttrs {
+  pads: number[];
+  strides: number[];
+  dilations: number[];
+  group: number;
+}
+
+function convAttrs(n: Node, spatial: number): ConvAttrs {
+  if (attrStr(n, 'auto_pad', 'NOTSET') !== 'NOTSET') throw new Error(`${n.opType}: gradient needs explicit pads`);
+  return {
+    pads: attrInts(n, 'pads') ?? new Array<number>(2 * spatial).fill(0),
+    strides: attrInts(n, 'strides') ?? new Array<number>(spatial).fill(1),
+    dilations: attrInts(n, 'dilations') ?? new Array<number>(spatial).fill(1),
+    group: attrInt(n, 'group', 1),
+  };
+}
+
+/**
+ * dW of y = conv(x, W) for x [N, C, *in], dy [N, M, *out]: dW[m, c, k] = sum_{n,o} dy[n, m, o] x[n, c, o*s + k*d - p],
+ * itself a Conv with the batch as channels: input x^T [C/G, G*N, *in], weight dy^T [M, N, *out], strides and
+ * dilations swapped, same pads, groups G; the result [C/G, M, *k'] (k' >= k) is transposed and cropped to k.
+ */
+export function convWeightGrad(b: Builder, x: Tensor, dy: Tensor, kernel: readonly number[], a: ConvAttrs): Tensor {
+  const n = kernel.length;
+  const [N, C] = x.shape as [number, number];
+  const M = dy.shape[1]!;
+  const G = a.group;
+  const sp = range(2, 2 + n);
+  let xin: Tensor;
+  let win: Tensor;
+  if (G === 1) {
+    xin = b.transpose(x, [1, 0, ...sp]);
+    win = b.transpose(dy, [1, 0, ...sp]);
+  } else {
+    const Cg = C / G;
+    const Mg = M / G;
+    const sp3 = range(3, 3 + n);
+    xin = b.reshape(b.transpose(b.reshape(x, [N, G, Cg, ...x.shape.slice(2)]), [2, 1, 0, ...sp3]), [
+      Cg,
+      G * N,
+      ...x.shape.slice(2),
+    ]);
+    win = b.reshape(b.transpose(b.reshape(dy, [N, G, Mg, ...dy.shape.slice(2)]), [1, 2, 0, ...sp3]), [
+      M,
+      N,
+      ...dy.shape.slice(2),
+    ]);
+  }
+  const r = b.conv(xin, win, null, { pads: a.pads, strides: a.dilations, dilations: a.strides, group: G });
+  let dw = b.transpose(r, [1, 0, ...sp]);
+  if (dw.shape.slice(2).join() !== kernel.join()) {
+    dw = b.slice(
+      dw,
+      kernel.map(() => 0),
+      kernel,
+      sp,
+    );
+  }
+  return dw;
+}
+
+/** Where(cond, dy, 0): the gradient masked to where cond holds. */
+function mask(b: Builder, cond: Tensor, dy: Tensor, keepWhere = true): Tensor {
+  const z = b.scalar(0, dy.dtype);
+  return keepWhere ? b.where(cond, dy, z) : b.where(cond, z, dy);
+}
+
+const nonDifferentiable: GradRule = ({ x }) => x.map(() => null);
+
+/** Ops whose outputs are integers or booleans, or are piecewise constant: no gradient flows through them. */
+export const NON_DIFFERENTIABLE: ReadonlySet<string> = new Set([
+  'ArgMax',
+  'ArgMin',
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'And',
+  'Or',
+  'Not',
+]);
+
+export const RULES: Readonly<Record<string, GradRule>> = {
+  // ---- elementwise arithmetic (broadcast reduction happens in grad.ts) ----
+  Add: ({ dy }) => [dy, dy],
+  Sub: (c) => [c.dy, when(c, 1, () => c.b.neg(c.dy))],
+  Mul: (c) => [when(c, 0, () => c.b.mul(c.dy, inp(c, 1))), when(c, 1, () => c.b.mul(c.dy, inp(c, 0)))],
+  Div: (c) => {
+    const { b, dy } = c;
+    const den = inp(c, 1);
+    // d(a/b)/db = -a/b^2 = -y/b
+    return [when(c, 0, () => b.div(dy, den)), when(c, 1, () => b.neg(b.div(b.mul(dy, c.y[0]!), den)))];
+  },
+  Neg: ({ b, dy }) => [b.neg(dy)],
+  Pow: (c) => {
+    const { b, dy } = c;
+    const x = inp(c, 0);
+    const p = inp(c, 1);
+    const dx = when(c, 0, () => {
+      if (p.kind === 'initializer' && p.size === 1) {
+        const v = b.constValues(p)[0]!;
+        if (v === 1) return dy;
+        const d = v === 2 ? x : b.pow(x, b.scalar(v - 1, x.dtype));
+        return b.mul(dy, b.mul(d, b.scalar(v, x.dtype)));
+      }
+      return b.mul(dy, b.mul(p, b.pow(x, b.sub(p, 1))));
+    });
+    // d(x^p)/dp = x^p log x (defined for x > 0)
+    return [dx, when(c, 1, () => b.mul(dy, b.mul(c.y[0]!, b.log(x))))];
+  },
+  Sqrt: ({ b, dy, y }) => [b.div(b.mul(dy, 0.5), y[0]!)],
+  Exp: ({ b, dy, y }) => [b.mul(dy, y[0]!)],
+  Log: (c) => [c.b.div(c.dy, inp(c, 0))],
+  Reciprocal: ({ b, dy, y }) => [b.neg(b.mul(dy, b.mul(y[0]!, y[0]!)))],
+  Sigmoid: ({ b, dy, y }) => [b.mul(dy, b.mul(y[0]!, b.sub(1, y[0]!)))],
+  Tanh: ({ b, dy, y }) => [b.mul(dy, b.sub(1, b.mul(y[0]!, y[0]!)))],
+  Erf: (c) => {
+    const x = inp(c, 0);
+    const { b } = c;
+    return [b.mul(c.dy, b.mul(b.exp(b.neg(b.mul(x, x))), 2 / Math.sqrt(Math.PI)))];
+  },
+  Asin: (c) => {
+    const x = inp(c, 0);
+    const { b } = c;
+    return [b.div(c.dy, b.sqrt(b.sub(1, b.mul(x, x))))];
+  },
+  Relu: (c) => [mask(c.b, c.b.greater(inp(c, 0), 0), c.dy)],
+  Abs: (c) => [c.b.mul(c.dy, c.b.sign(inp(c, 0)))],
+  Sign: ({ b, x }) => [b.zeros(x[0]!.shape, x[0]!.dtype)],
+  // Ties go to the first operand.
+  Max: (c) => {
+    if (c.x.length !== 2) throw new Error(`Max: gradient implemented for two operands, got ${c.x.length}`);
+    const ge = c.b.greaterOrEqual(inp(c, 0), inp(c, 1));
+    return [when(c, 0, () => mask(c.b, ge, c.dy)), when(c, 1, () => mask(c.b, ge, c.dy, false))];
+  },
+  Min: (c) => {
+    if (c.x.length !== 2) throw new Error(`Min: gradient implemented for two operands, got ${c.x.length}`);
+    const le = c.b.lessOrEqual(inp(c, 0), inp(c, 1));
+    return [when(c, 0, () => mask(c.b, le, c.dy)), when(c, 1, () => mask(c.b, le, c.dy, false))];
+  },
+  Clip: (c) => {
+    const { b, dy } = c;
+    const x = inp(c, 0);
+    const lo = c.x[1] ?? null;
+    const hi = c.x[2] ?? null;
+    let inside: Tensor | null = null;
+    if (lo) inside = b.greaterOrEqual(x, lo);
+    if (hi) inside = inside ? b.and(inside, b.lessOrEqual(x, hi)) : b.lessOrEqual(x, hi);
+    return [
+      when(c, 0, () => (inside ? mask(b, inside, dy) : dy)),
+      when(c, 1, () => mask(b, b.less(x, lo!), dy)),
+      when(c, 2, () => mask(b, b.greater(x, hi!), dy)),
+    ];
+  },
+  Where: (c) => [
+    null,
+    when(c, 1, () => mask(c.b, inp(c, 0), c.dy)),
+    when(c, 2, () => mask(c.b, inp(c, 0), c.dy, false)),
+  ],
+  Identity: ({ dy }) => [dy],
+  Cast: (c) => {
+    const x = inp(c, 0);
+    return [isFloat(x.dtype) && isFloat(c.dy.dtype) ? c.b.cast(c.dy, x.dtype) : null];
+  },
+
+  // ---- linear algebra ----
+  MatMul: (c) => {
+    const { b } = c;
+    const a = inp(c, 0);
+    const w = inp(c, 1);
+    // Promote 1-D operands as numpy does, so both products below are plain batched matmuls.
+    const a2 = a.rank === 1 ? b.reshape(a, [1, a.shape[0]!]) : a;
+    const w2 = w.rank === 1 ? b.reshape(w, [w.shape[0]!, 1]) : w;
+    const out2 = [...broadcastBatch(a2, w2), a2.shape[a2.rank - 2]!, w2.shape[w2.rank - 1]!];
+    const dy2 = b.reshape(c.dy, out2);
+    return [
+      when(c, 0, () => {
+        const g = b.matmul(dy2, mT(b, w2));
+        return a.rank === 1 ? b.reshape(b.sumTo(g, [1, a.shape[0]!]), a.shape) : g;
+      }),
+      when(c, 1, () => {
+        const g = b.matmul(mT(b, a2), dy2);
+        return w.rank === 1 ? b.reshape(b.sumTo(g, [w.shape[0]!, 1]), w.shape) : g;
+      }),
+    ];
+  },
+  Gemm: (c) => {
+    const { b, dy, node } = c;
+    const A = inp(c, 0);
+    const B = inp(c, 1);
+    const alpha = attrFloat(node, 'alpha', 1);
+    const beta = attrFloat(node, 'beta', 1);
+    const tA = attrInt(node, 'transA', 0) === 1;
+    const tB = attrInt(node, 'transB', 0) === 1;
+    return [
+      when(c, 0, () => {
+        // dA' = alpha dy B'^T, with B'^T = transB ? B : B^T
+        const g = b.gemm(dy, B, null, { alpha, transB: !tB });
+        return tA ? b.transpose(g) : g;
+      }),
+      when(c, 1, () => {
+        // dB' = alpha A'^T dy, with A'^T = transA ? A : A^T
+        const g = b.gemm(A, dy, null, { alpha, transA: !tA });
+        return tB ? b.transpose(g) : g;
+      }),
+      // Float attributes are float32 in ONNX: scale by the beta the forward pass really used.
+      when(c, 2, () => (beta === 1 ? dy : b.mul(dy, Math.fround(beta)))),
+    ];
+  },
+  Conv: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const w = inp(c, 1);
+    const n = x.rank - 2;
+    const a = convAttrs(node, n);
+    const kernel = w.shape.slice(2);
+    return [
+      when(c, 0, () => {
+        // ConvTranspose is the adjoint of Conv; output_padding restores the rows a strided conv dropped.
+        const outputPadding = range(0, n).map((d) => {
+          const span = (kernel[d]! - 1) * a.dilations[d]! + 1;
+          return x.shape[2 + d]! - (a.strides[d]! * (dy.shape[2 + d]! - 1) + span - a.pads[d]! - a.pads[d + n]!);
+        });
+        return b.convTranspose(dy, w, null, { ...a, outputPadding });
+      }),
+      when(c, 1, () => convWeightGrad(b, x, dy, kernel, a)),
+      when(c, 2, () => b.reduceSum(dy, [0, ...range(2, 2 + n)])),
+    ];
+  },
+  ConvTranspose: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const w = inp(c, 1);
+    const n = x.rank - 2;
+    const a = convAttrs(node, n);
+    if (attrInts(node, 'output_shape'))
+      throw new Error('ConvTranspose: gradient needs output_padding, not output_shape');
+    return [
+      when(c, 0, () => {
+        const g = b.conv(dy, w, null, a);
+        if (g.shape.join() !== x.shape.join()) throw new Error(`ConvTranspose: adjoint conv gave ${g}, want ${x}`);
+        return g;
+      }),
+      // The weight gradient of a transposed conv is the conv weight gradient with x and dy swapped.
+      when(c, 1, () => convWeightGrad(b, dy, x, w.shape.slice(2), a)),
+      when(c, 2, () => b.reduceSum(dy, [0, ...range(2, 2 + n)])),
+    ];
+  },
+
+  // ---- resampling, reductions, normalisation ----
+  Resize: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const mode = attrStr(node, 'mode', 'nearest');
+    const ctm = attrStr(node, 'coordinate_transformation_mode', 'half_pixel');
+    const scalesT = c.x[2];
+    if (mode !== 'nearest' || ctm !== 'asymmetric' || attrStr(node, 'nearest_mode', '') !== 'floor' || !scalesT) {
+      throw new Error(`Resize: gradient only for nearest / asymmetric / floor with integer scales (${node.name})`);
+    }
+    const scales = b.constValues(scalesT);
+    // y[i*s + r] = x[i]: split each scaled axis into (d, s) and sum the s part.
+    const split: number[] = [];
+    const axes: number[] = [];
+    x.shape.forEach((d, k) => {
+      split.push(d);
+      if (scales[k]! !== 1) {
+        split.push(scales[k]!);
+        axes.push(split.length - 1);
+      }
+    });
+    return [b.reduceSum(b.reshape(dy, split), axes, false), null, null, null];
+  },
+  ReduceSum: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const keep = attrInt(node, 'keepdims', 1) === 1;
+    const axesT = c.x[1];
+    const axes = axesT ? b.constValues(axesT).map((a) => (a < 0 ? a + x.rank : a)) : range(0, x.rank);
+    const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
+    return [b.expand(keep ? dy : b.reshape(dy, kept), x.shape), null];
+  },
+  ReduceMean: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const keep = attrInt(node, 'keepdims', 1) === 1;
+    const axes = (attrInts(node, 'axes') ?? range(0, x.rank)).map((a) => (a < 0 ? a + x.rank : a));
+    const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
+    const count = axes.reduce((s, a) => s * x.shape[a]!, 1);
+    return [b.expand(b.div(keep ? dy : b.reshape(dy, kept), count), x.shape)];
+  },
+  Softmax: (c) => {
+    const { b, dy, node } = c;
+    const y = c.y[0]!;
+    const axis = attrInt(node, 'axis', -1);
+    // dx = y * (dy - sum(dy * y))
+    return [b.mul(y, b.sub(dy, b.reduceSum(b.mul(dy, y), [axis], true)))];
+  },
+  LayerNormalization: (c) => {
+    const { b, dy, node } = c;
+    if (c.dys[1] || c.dys[2]) throw new Error('LayerNormalization: no gradient through the Mean/InvStdDev outputs');
+    const x = inp(c, 0);
+    const scale = inp(c, 1);
+    const axis = attrInt(node, 'axis', -1);
+    const a = axis < 0 ? axis + x.rank : axis;
+    const axes = range(a, x.rank);
+    let [, mean, inv] = c.y as [Tensor, Tensor, Tensor];
+    if (mean.dtype !== x.dtype) {
+      // The saved statistics are float32 (stash_type); for float64 recompute them exactly.
+      const eps = Math.fround(attrFloat(node, 'epsilon', 1e-5)); // the float32 attribute the kernel reads
+      mean = b.reduceMean(x, axes, true);
+      const xc = b.sub(x, mean);
+      inv = b.reciprocal(b.sqrt(b.add(b.reduceMean(b.mul(xc, xc), axes, true), eps)));
+    }
+    // From the saved statistics: xhat = (x - mean) * inv, g = dy * scale,
+    // dx = inv * (g - mean(g) - xhat * mean(g * xhat)).
+    const xhat = b.mul(b.sub(x, mean), inv);
+    return [
+      when(c, 0, () => {
+        const g = b.mul(dy, scale);
+        const mg = b.reduceMean(g, axes, true);
+        const mgx = b.reduceMean(b.mul(g, xhat), axes, true);
+        return b.mul(inv, b.sub(b.sub(g, mg), b.mul(xhat, mgx)));
+      }),
+      when(c, 1, () => b.mul(dy, xhat)),
+      when(c, 2, () => dy),
+    ];
+  },
+
+  // ---- shape ops ----
+  Reshape: (c) => [c.b.reshape(c.dy, inp(c, 0).shape), null],
+  Squeeze: (c) => [c.b.reshape(c.dy, inp(c, 0).shape), null],
+  Unsqueeze: (c) => [c.b.reshape(c.dy, inp(c, 0).shape), null],
+  Expand: ({ dy }) => [dy, null],
+  Transpose: (c) => {
+    const perm = attrInts(c.node, 'perm') ?? range(0, c.dy.rank).reverse();
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, k) => (inv[p] = k));
+    return [c.b.transpose(c.dy, inv)];
+  },
+  Concat: (c) => {
+    const axis = attrInt(c.node, 'axis', 0);
+    let off = 0;
+    return c.x.map((t, k) => {
+      const len = t!.shape[axis]!;
+      const start = off;
+      off += len;
+      return c.needs(k) ? c.b.slice(c.dy, [start], [start + len], [axis]) : null;
+    });
+  },
+  Slice: (c) => {
+    const { b, dy } = c;
+    const x = inp(c, 0);
+    const starts = b.constValues(inp(c, 1));
+    const ends = b.constValues(inp(c, 2));
+    const axes = c.x[3] ? b.constValues(c.x[3]) : starts.map((_, k) => k);
+    const steps = c.x[4] ? b.constValues(c.x[4]) : starts.map(() => 1);
+    // The gradient of a unit-step slice is a zero Pad back to the input's shape.
+    const pads = new Array<number>(2 * x.rank).fill(0);
+    axes.forEach((ax, k) => {
+      const a = ax < 0 ? ax + x.rank : ax;
+      if (steps[k] !== 1) throw new Error(`Slice: gradient only for step 1, got step ${steps[k]} (${c.node.name})`);
+      const r = sliceRange(x.shape[a]!, starts[k]!, ends[k]!, 1);
+      pads[a] = r.start;
+      pads[a + x.rank] = x.shape[a]! - r.start - r.length;
+    });
+    return [b.pad(dy, pads), null, null, null, null];
+  },
+  Gather: (c) => {
+    const { b, dy } = c;
+    const x = inp(c, 0);
+    const idx = inp(c, 1);
+    const axis = attrInt(c.node, 'axis', 0);
+    const a = axis < 0 ? axis + x.rank : axis;
+    // Flatten the index dims into one so ScatterElements (indices shaped like updates) can add dy into zeros.
+    const k = idx.size;
+    const upd = b.reshape(dy, [...x.shape.slice(0, a), k, ...x.shape.slice(a + 1)]);
+    let ix = b.reshape(idx, [...x.shape.slice(0, a).map(() => 1), k, ...x.shape.slice(a + 1).map(() => 1)]);
+    if (ix.dtype !== 'int64') ix = b.cast(ix, 'int64');
+    const full = b.expand(ix, upd.shape);
+    return [b.scatterElementsAdd(b.zeros(x.shape, x.dtype), full, upd, a), null];
+  },
+  Pad: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const mode = attrStr(node, 'mode', 'constant');
+    if (mode !== 'constant') throw new Error(`Pad: gradient only for mode 'constant', got '${mode}' (${node.name})`);
+    if (c.needs(2)) throw new Error(`Pad: no gradient for the constant value (${node.name})`);
+    const pads = b.constValues(inp(c, 1));
+    const r = x.rank;
+    // Crop what was padded, then zero-pad what was cropped (negative pads).
+    const crop = b.slice(
+      dy,
+      range(0, r).map((k) => Math.max(pads[k]!, 0)),
+      range(0, r).map((k) => dy.shape[k]! - Math.max(pads[k + r]!, 0)),
+      range(0, r),
+    );
+    const back = [
+      ...range(0, r).map((k) => Math.max(-pads[k]!, 0)),
+      ...range(0, r).map((k) => Math.max(-pads[k + r]!, 0)),
+    ];
+    return [back.some((p) => p > 0) ? b.pad(crop, back) : crop, null, null];
+  },
+  // ---- non-differentiable ----
+  ...Object.fromEntries([...NON_DIFFERENTIABLE].map((op) => [op, nonDifferentiable])),
+};
+
+function broadcastBatch(a: Tensor, b: Tensor): number[] {
+  const sa = a.shape.slice(0, -2);
+  const sb = b.shape.slice(0, -2);
+  const r = Math.max(sa.length, sb.length);
+  const out: number[] = [];
+  for (let k = 0; k < r; k++) {
+    const da = sa[sa.length - r + k] ?? 1;
+    const db = sb[sb.length - r + k] ?? 1;
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}

@@ -1,0 +1,524 @@
+// The history database: runs, assets, images, tags and the FTS index, over better-sqlite3.
+// The only module (with history-migrations.ts) that imports it. Everything here is
+// synchronous, as better-sqlite3 is: a transaction never spans an await.
+import { closeSync, openSync, readSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { StudioError, type ImageMetadata, type RunKind } from '../../shared/api.js';
+import { LATEST_VERSION, migrations, type Migration } from './history-migrations.js';
+import { ftsMatch } from './fts.js';
+
+export interface RunInput {
+  kind: RunKind;
+  status?: string;
+  title: string;
+  note?: string;
+  spec: unknown;
+  provenance: Record<string, unknown>;
+  parentRunId?: number | null;
+  createdAt: number;
+  startedAt?: number | null;
+  finishedAt?: number | null;
+}
+
+export interface AssetRow {
+  sha256: string;
+  path: string;
+  mime: string;
+  bytes: number;
+  width: number;
+  height: number;
+  thumbPath: string | null;
+}
+
+export interface ImageInput {
+  sha256: string;
+  fileName: string | null;
+  metadata: ImageMetadata | null;
+  createdAt: number;
+}
+
+/** An image with its run and asset, as the gallery and the detail panel need it. */
+export interface ImageRow {
+  id: number;
+  runId: number;
+  kind: RunKind;
+  sha256: string;
+  title: string;
+  width: number;
+  height: number;
+  favourite: boolean;
+  createdAt: number;
+  fileName: string | null;
+  mime: string;
+  bytes: number;
+  path: string;
+  thumbPath: string | null;
+  note: string;
+  status: string;
+  spec: unknown;
+  provenance: Record<string, unknown>;
+  metadata: ImageMetadata | null;
+  trashToken: string | null;
+}
+
+export interface HistoryQuery {
+  text?: string;
+  kind?: RunKind;
+  favourite?: boolean;
+  from?: number;
+  to?: number;
+  sort: 'newest' | 'oldest';
+  offset: number;
+  limit: number;
+}
+
+/** The columns a gallery card needs; the page query selects only these. */
+export interface CardRow {
+  id: number;
+  runId: number;
+  kind: RunKind;
+  sha256: string;
+  title: string;
+  width: number;
+  height: number;
+  favourite: number;
+  createdAt: number;
+}
+
+const SQLITE_HEADER = 'SQLite format 3\0';
+
+/**
+ * user_version of an existing database file, read straight from its header (offset 60,
+ * big-endian) so that refusing a database opens nothing and writes nothing. null when the
+ * file is missing or empty.
+ */
+function headerUserVersion(file: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const head = Buffer.alloc(100);
+    const n = readSync(fd, head, 0, 100, 0);
+    if (n === 0) return null;
+    if (n < 100 || head.toString('latin1', 0, 16) !== SQLITE_HEADER)
+      throw new StudioError(
+        'DatabaseInvalid',
+        `${file} is not a SQLite database. Move it aside, or choose another data folder.`,
+      );
+    return head.readUInt32BE(60);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tooNew(file: string, found: number): StudioError {
+  return new StudioError(
+    'DatabaseTooNew',
+    `The history database ${file} is at schema version ${found}, but this version of Foundation Studio ` +
+      `understands schema versions up to ${LATEST_VERSION}. It was written by a newer version of the app: ` +
+      `update Foundation Studio to open it. The file has not been changed.`,
+  );
+}
+
+const parseJson = <T>(text: string | null, fallback: T): T => {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+};
+
+const IMAGE_COLUMNS = `
+  i.id, i.run_id AS runId, i.kind, i.sha256, r.title, a.width, a.height, i.favourite, i.created_at AS createdAt`;
+
+export class History {
+  readonly db: Database.Database;
+  private readonly cache = new Map<string, Database.Statement>();
+  private readonly s;
+
+  private constructor(
+    db: Database.Database,
+    readonly file: string,
+  ) {
+    this.db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.s = {
+      insertRun:
+        p(`INSERT INTO runs (kind, status, title, note, spec, provenance, parent_run_id, created_at, started_at, finished_at)
+                    VALUES (@kind, @status, @title, @note, @spec, @provenance, @parentRunId, @createdAt, @startedAt, @finishedAt)`),
+      upsertAsset: p(`INSERT INTO assets (sha256, path, mime, bytes, width, height, thumb_path)
+                      VALUES (@sha256, @path, @mime, @bytes, @width, @height, @thumbPath)
+                      ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, thumb_path = excluded.thumb_path`),
+      insertImage: p(`INSERT INTO images (run_id, kind, sha256, file_name, metadata, created_at)
+                      VALUES (@runId, (SELECT kind FROM runs WHERE id = @runId), @sha256, @fileName, @metadata, @createdAt)`),
+      liveBySha: p(`SELECT id FROM images WHERE sha256 = ? AND trashed_at IS NULL ORDER BY id LIMIT 1`),
+      asset: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets WHERE sha256 = ?`),
+      allAssets: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets`),
+      setThumb: p(`UPDATE assets SET thumb_path = ? WHERE sha256 = ?`),
+      image: p(`SELECT ${IMAGE_COLUMNS}, i.file_name AS fileName, a.mime, a.bytes, a.path, a.thumb_path AS thumbPath,
+                       r.note, r.status, r.spec, r.provenance, i.metadata, i.trash_token AS trashToken
+                FROM images i JOIN runs r ON r.id = i.run_id JOIN assets a ON a.sha256 = i.sha256
+                WHERE i.id = ?`),
+      card: p(`SELECT ${IMAGE_COLUMNS} FROM images i JOIN runs r ON r.id = i.run_id JOIN assets a ON a.sha256 = i.sha256
+               WHERE i.id = ?`),
+      tags: p(`SELECT tag FROM tags WHERE image_id = ? ORDER BY tag`),
+      deleteTags: p(`DELETE FROM tags WHERE image_id = ?`),
+      insertTag: p(`INSERT OR IGNORE INTO tags (image_id, tag) VALUES (?, ?)`),
+      setFavourite: p(`UPDATE images SET favourite = ? WHERE id = ? AND trashed_at IS NULL`),
+      setNote: p(`UPDATE runs SET note = ? WHERE id = (SELECT run_id FROM images WHERE id = ?)`),
+      imagesOfRun: p(`SELECT id FROM images WHERE run_id = ?`),
+      searchDelete: p(`DELETE FROM search WHERE rowid = ?`),
+      searchInsert: p(`INSERT INTO search (rowid, prompt, negative, labels, note, tags, file, meta)
+                       VALUES (@id, @prompt, @negative, @labels, @note, @tags, @file, @meta)`),
+      trash: p(`UPDATE images SET trashed_at = ?, trash_token = ? WHERE id = ? AND trashed_at IS NULL`),
+      trashed: p(`SELECT id, sha256 FROM images WHERE trash_token = ?`),
+      untrash: p(`UPDATE images SET trashed_at = NULL, trash_token = NULL WHERE trash_token = ?`),
+      oldTokens: p(`SELECT DISTINCT trash_token AS token FROM images WHERE trashed_at < ? AND trash_token IS NOT NULL`),
+      deleteTrashed: p(`DELETE FROM images WHERE trash_token = ?`),
+      deleteImage: p(`DELETE FROM images WHERE id = ?`),
+      emptyImportRuns: p(
+        `DELETE FROM runs WHERE kind = 'import' AND NOT EXISTS (SELECT 1 FROM images WHERE run_id = runs.id)`,
+      ),
+      unreferencedAssets: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets
+                             WHERE NOT EXISTS (SELECT 1 FROM images WHERE images.sha256 = assets.sha256)`),
+      deleteAsset: p(`DELETE FROM assets WHERE sha256 = ?`),
+      imagesOfAsset: p(`SELECT id FROM images WHERE sha256 = ?`),
+      isLive: p(`SELECT 1 FROM images WHERE sha256 = ? AND trashed_at IS NULL LIMIT 1`),
+      tokenExists: p(`SELECT 1 FROM images WHERE trash_token = ? LIMIT 1`),
+      assetsOfToken: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets
+                        WHERE sha256 IN (SELECT sha256 FROM images WHERE trash_token = ?)`),
+    };
+  }
+
+  /**
+   * Opens (creating if needed) and migrates. A database from a newer schema is refused
+   * before anything is written: the version is read from the file header first, then again
+   * through a read-only connection (a newer app may have left the change in its WAL), and only
+   * then is the database opened for writing and switched to WAL.
+   */
+  static open(file: string, opts: { migrations?: readonly Migration[] } = {}): History {
+    const list = opts.migrations ?? migrations;
+    const latest = list.at(-1)?.version ?? 0;
+    const headerVersion = headerUserVersion(file);
+    if (headerVersion !== null) {
+      if (headerVersion > latest) throw tooNew(file, headerVersion);
+      const ro = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        const v = ro.pragma('user_version', { simple: true }) as number;
+        if (v > latest) throw tooNew(file, v);
+      } finally {
+        ro.close();
+      }
+    }
+    const db = new Database(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      // NORMAL is safe against process crashes in WAL mode (only a power cut can lose the last commit).
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > latest) throw tooNew(file, version);
+      const pending = list.filter((m) => m.version > version);
+      if (pending.length > 0) {
+        db.transaction(() => {
+          for (const m of pending) {
+            m.up(db);
+            db.pragma(`user_version = ${m.version}`);
+          }
+        })();
+      }
+      return new History(db, file);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  static readonly latestVersion = LATEST_VERSION;
+
+  get userVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    this.db.pragma('optimize');
+    this.db.close();
+  }
+
+  quickCheck(): string {
+    return (this.db.pragma('quick_check', { simple: true }) as string) ?? 'ok';
+  }
+
+  /** A prepared statement for a dynamically built query, prepared once per distinct SQL. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+
+  // ---------- writes ----------
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertRun(run: RunInput): number {
+    const r = this.s.insertRun.run({
+      kind: run.kind,
+      status: run.status ?? 'done',
+      title: run.title,
+      note: run.note ?? '',
+      spec: JSON.stringify(run.spec ?? {}),
+      provenance: JSON.stringify(run.provenance),
+      parentRunId: run.parentRunId ?? null,
+      createdAt: run.createdAt,
+      startedAt: run.startedAt ?? null,
+      finishedAt: run.finishedAt ?? null,
+    });
+    return Number(r.lastInsertRowid);
+  }
+
+  upsertAsset(a: AssetRow): void {
+    this.s.upsertAsset.run(a);
+  }
+
+  insertImage(runId: number, img: ImageInput): number {
+    const r = this.s.insertImage.run({
+      runId,
+      sha256: img.sha256,
+      fileName: img.fileName,
+      metadata: img.metadata ? JSON.stringify(img.metadata) : null,
+      createdAt: img.createdAt,
+    });
+    const id = Number(r.lastInsertRowid);
+    this.reindex(id);
+    return id;
+  }
+
+  /** Rewrites an image's row in the FTS index from its current sources. */
+  reindex(id: number): void {
+    const row = this.getImage(id);
+    this.s.searchDelete.run(id);
+    if (!row) return;
+    const spec = (row.spec ?? {}) as Record<string, unknown>;
+    const meta = row.metadata;
+    const text = (v: unknown) => (typeof v === 'string' ? v : '');
+    const labels = Array.isArray(spec.labels) ? spec.labels.filter((l) => typeof l === 'string').join(' ') : '';
+    const params = meta ? Object.entries(meta.parameters).map(([k, v]) => `${k} ${v}`) : [];
+    this.s.searchInsert.run({
+      id,
+      prompt: [meta?.prompt ?? text(spec.prompt), row.title].join('\n'),
+      negative: meta?.negativePrompt ?? text(spec.negativePrompt),
+      labels,
+      note: row.note,
+      tags: this.tagsOf(id).join(' '),
+      file: (row.fileName ?? '').replace(/[._-]+/g, ' ') + ' ' + (row.fileName ?? ''),
+      meta: [meta && meta.source !== 'none' ? meta.source : '', ...params].join('\n'),
+    });
+  }
+
+  setFavourite(id: number, favourite: boolean): boolean {
+    return this.s.setFavourite.run(favourite ? 1 : 0, id).changes > 0;
+  }
+
+  setNote(id: number, note: string): boolean {
+    return this.transaction(() => {
+      const img = this.getImage(id);
+      if (!img || img.trashToken !== null) return false;
+      this.s.setNote.run(note, id);
+      for (const { id: other } of this.s.imagesOfRun.all(img.runId) as { id: number }[]) this.reindex(other);
+      return true;
+    });
+  }
+
+  setTags(id: number, tags: readonly string[]): boolean {
+    return this.transaction(() => {
+      const img = this.getImage(id);
+      if (!img || img.trashToken !== null) return false;
+      this.s.deleteTags.run(id);
+      for (const t of tags) this.s.insertTag.run(id, t);
+      this.reindex(id);
+      return true;
+    });
+  }
+
+  /**
+   * Marks live images as trashed under `token`. Returns the ids trashed and the assets that
+   * no live image references any more (their files can move to the trash folder).
+   */
+  trash(ids: readonly number[], token: string, now: number): { ids: number[]; orphaned: AssetRow[] } {
+    return this.transaction(() => {
+      const done: number[] = [];
+      const shas = new Set<string>();
+      for (const id of ids) {
+        const img = this.getImage(id);
+        if (!img || img.trashToken !== null) continue;
+        this.s.trash.run(now, token, id);
+        done.push(id);
+        shas.add(img.sha256);
+      }
+      const orphaned = [...shas].filter((sha) => !this.s.isLive.get(sha)).map((sha) => this.getAsset(sha)!);
+      return { ids: done, orphaned };
+    });
+  }
+
+  /** Brings back the images trashed under `token`; returns their ids and assets. */
+  untrash(token: string): { ids: number[]; assets: AssetRow[] } {
+    return this.transaction(() => {
+      const rows = this.s.trashed.all(token) as { id: number; sha256: string }[];
+      this.s.untrash.run(token);
+      const assets = [...new Set(rows.map((r) => r.sha256))].map((sha) => this.getAsset(sha)!);
+      return { ids: rows.map((r) => r.id), assets };
+    });
+  }
+
+  tokenExists(token: string): boolean {
+    return this.s.tokenExists.get(token) !== undefined;
+  }
+
+  /** The assets of the images trashed under `token` (whose files may sit in its trash folder). */
+  assetsOfToken(token: string): AssetRow[] {
+    return this.s.assetsOfToken.all(token) as AssetRow[];
+  }
+
+  trashTokensBefore(cutoff: number): string[] {
+    return (this.s.oldTokens.all(cutoff) as { token: string }[]).map((r) => r.token);
+  }
+
+  /** Deletes the rows trashed under `token` for good; returns assets no image references now. */
+  purge(token: string): AssetRow[] {
+    return this.transaction(() => {
+      for (const { id } of this.s.trashed.all(token) as { id: number }[]) this.s.searchDelete.run(id);
+      this.s.deleteTrashed.run(token);
+      this.s.emptyImportRuns.run();
+      return this.dropUnreferencedAssets();
+    });
+  }
+
+  /** Removes an asset whose file is gone, with every image that shows it. Returns the image ids. */
+  dropAsset(sha256: string): number[] {
+    return this.transaction(() => {
+      const ids = (this.s.imagesOfAsset.all(sha256) as { id: number }[]).map((r) => r.id);
+      for (const id of ids) {
+        this.s.searchDelete.run(id);
+        this.s.deleteImage.run(id);
+      }
+      this.s.deleteAsset.run(sha256);
+      this.s.emptyImportRuns.run();
+      return ids;
+    });
+  }
+
+  dropUnreferencedAssets(): AssetRow[] {
+    const rows = this.s.unreferencedAssets.all() as AssetRow[];
+    for (const r of rows) this.s.deleteAsset.run(r.sha256);
+    return rows;
+  }
+
+  setThumbPath(sha256: string, thumbPath: string | null): void {
+    this.s.setThumb.run(thumbPath, sha256);
+  }
+
+  // ---------- reads ----------
+  liveImageIdBySha(sha256: string): number | null {
+    const r = this.s.liveBySha.get(sha256) as { id: number } | undefined;
+    return r?.id ?? null;
+  }
+
+  getAsset(sha256: string): AssetRow | null {
+    return (this.s.asset.get(sha256) as AssetRow | undefined) ?? null;
+  }
+
+  allAssets(): AssetRow[] {
+    return this.s.allAssets.all() as AssetRow[];
+  }
+
+  isAssetLive(sha256: string): boolean {
+    return this.s.isLive.get(sha256) !== undefined;
+  }
+
+  getImage(id: number): ImageRow | null {
+    const r = this.s.image.get(id) as
+      | (Omit<ImageRow, 'favourite' | 'spec' | 'provenance' | 'metadata'> & {
+          favourite: number;
+          spec: string;
+          provenance: string;
+          metadata: string | null;
+        })
+      | undefined;
+    if (!r) return null;
+    return {
+      ...r,
+      favourite: r.favourite === 1,
+      spec: parseJson<unknown>(r.spec, {}),
+      provenance: parseJson<Record<string, unknown>>(r.provenance, {}),
+      metadata: parseJson<ImageMetadata | null>(r.metadata, null),
+    };
+  }
+
+  getCard(id: number): CardRow | null {
+    return (this.s.card.get(id) as CardRow | undefined) ?? null;
+  }
+
+  tagsOf(id: number): string[] {
+    return (this.s.tags.all(id) as { tag: string }[]).map((r) => r.tag);
+  }
+
+  /** The SQL and parameters of a gallery page (exposed so a test can EXPLAIN it). */
+  buildQuery(q: HistoryQuery): { page: string; count: string; params: Record<string, unknown> } {
+    const where = ['i.trashed_at IS NULL'];
+    const params: Record<string, unknown> = {};
+    if (q.kind !== undefined) {
+      where.push('i.kind = @kind');
+      params.kind = q.kind;
+    }
+    if (q.favourite !== undefined) {
+      where.push(q.favourite ? 'i.favourite = 1' : 'i.favourite = 0');
+    }
+    if (q.from !== undefined) {
+      where.push('i.created_at >= @from');
+      params.from = q.from;
+    }
+    if (q.to !== undefined) {
+      where.push('i.created_at <= @to');
+      params.to = q.to;
+    }
+    const match = q.text !== undefined ? ftsMatch(q.text) : null;
+    if (match !== null) {
+      where.push('i.id IN (SELECT rowid FROM search WHERE search MATCH @match)');
+      params.match = match;
+    }
+    const dir = q.sort === 'oldest' ? 'ASC' : 'DESC';
+    const w = where.join(' AND ');
+    return {
+      page: `SELECT ${IMAGE_COLUMNS} FROM images i JOIN runs r ON r.id = i.run_id JOIN assets a ON a.sha256 = i.sha256
+             WHERE ${w} ORDER BY i.created_at ${dir}, i.id ${dir} LIMIT @limit OFFSET @offset`,
+      count: `SELECT count(*) AS n FROM images i WHERE ${w}`,
+      params,
+    };
+  }
+
+  query(q: HistoryQuery): { total: number; rows: CardRow[] } {
+    const { page, count, params } = this.buildQuery(q);
+    const rows = this.stmt(page).all({ ...params, limit: q.limit, offset: q.offset }) as CardRow[];
+    // The count is skipped when the page itself shows everything there is.
+    const total =
+      rows.length < q.limit && (rows.length > 0 || q.offset === 0)
+        ? q.offset + rows.length
+        : (this.stmt(count).get(params) as { n: number }).n;
+    return { total, rows };
+  }
+
+  explain(sql: string, params: Record<string, unknown>): string[] {
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail);
+  }
+}

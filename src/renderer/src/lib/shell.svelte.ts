@@ -1,0 +1,39 @@
+// App-wide state: which page is shown, the current settings, and the shortcuts sheet.
+// One exported $state object mutated in place (the Podman Desktop store pattern).
+import type { Settings } from '../../../shared/api.js';
+
+export type PageId = 'gallery' | 'settings' | 'system';
+
+export interface PageEntry {
+  id: PageId;
+  label: string;
+}
+
+/** Navigation order; Ctrl/Cmd+1..n follow it. Pages for later features join when they work. */
+export const pageList: readonly PageEntry[] = [
+  { id: 'gallery', label: 'Gallery' },
+  { id: 'settings', label: 'Settings' },
+  { id: 'system', label: 'System' },
+];
+
+export const shell = $state<{ page: PageId; settings: Settings | null; shortcutsOpen: boolean }>({
+  page: 'gallery',
+  settings: null,
+  shortcutsOpen: false,
+});
+
+export const isMac = typeof navigator !== 'undefined' && /Mac|iPhone|iPad/.test(navigator.platform);
+export const modKey = isMac ? '⌘' : 'Ctrl';
+
+/** Shown by the shortcuts sheet; the handlers live beside the views they act on. */
+export const shortcutList: readonly { keys: string; does: string }[] = [
+  { keys: `${modKey}+1 / 2 / 3`, does: 'Go to Gallery, Settings, System' },
+  { keys: '/', does: 'Search the gallery' },
+  { keys: 'Arrow keys, Home, End, Page Up/Down', does: 'Move in the gallery grid' },
+  { keys: 'Enter', does: 'Open the detail panel' },
+  { keys: 'Esc', does: 'Close the detail panel or this sheet' },
+  { keys: 'F', does: 'Toggle favourite' },
+  { keys: isMac ? 'Delete (⌫)' : 'Delete', does: 'Delete (with undo)' },
+  { keys: `${modKey}+Z`, does: 'Undo the last delete' },
+  { keys: '?', does: 'Show these shortcuts' },
+];

@@ -1,0 +1,245 @@
+// The renderer's one door to the studio: `window.studio` when the Electron preload put it
+// there, otherwise HTTP calls and a WebSocket to the server that served this page (the
+// HttpOnly cookie set from /?token= authenticates both). Either way the app sees StudioApi,
+// and a failed call throws an Error whose `name` is the wire error's name.
+import {
+  apiCalls,
+  apiEvents,
+  type CallName,
+  eventSubscriberName,
+  type EventName,
+  type EventPayload,
+  type StudioApi,
+  type WireError,
+} from '../../../shared/api.js';
+import { decodeWire, encodeWire } from '../../../shared/wire.js';
+
+export type AssetVariant = 'file' | 'thumb';
+export type ConnectionState = 'connecting' | 'open' | 'closed';
+
+export type StudioClient = StudioApi & {
+  transport: 'electron' | 'server';
+  /** URL an <img> can load: studio-asset://file/<sha> in Electron, /asset/file/<sha> on the server. */
+  assetUrl(sha256: string, variant: AssetVariant): string;
+  /** State of the event channel (always 'open' in Electron); returns an unsubscribe function. */
+  onConnection(listener: (state: ConnectionState) => void): () => void;
+};
+
+export function wireError(error: WireError): Error {
+  const e = new Error(error.message);
+  e.name = error.name;
+  return e;
+}
+
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+function checkSha(sha256: string): string {
+  if (!SHA_RE.test(sha256)) throw wireError({ name: 'InvalidArgument', message: `Not a SHA-256: "${sha256}".` });
+  return sha256;
+}
+
+// ---------- Electron ----------
+
+/**
+ * contextBridge copies only the message of a rejected Error, so the preload encodes the wire
+ * name as "Name: message"; this restores it.
+ */
+export function fromBridgeError(e: unknown): Error {
+  if (!(e instanceof Error)) return wireError({ name: 'InternalError', message: String(e) });
+  const m = /^([A-Z][A-Za-z0-9]*): ([\s\S]*)$/.exec(e.message);
+  return m ? wireError({ name: m[1]!, message: m[2]! }) : e;
+}
+
+function electronClient(bridge: StudioApi): StudioClient {
+  const client: Record<string, unknown> = {
+    transport: 'electron',
+    assetUrl: (sha: string, variant: AssetVariant) => `studio-asset://${variant}/${checkSha(sha)}`,
+    onConnection: (listener: (s: ConnectionState) => void) => {
+      listener('open');
+      return () => {};
+    },
+  };
+  for (const name of Object.keys(apiCalls) as CallName[]) {
+    const fn = bridge[name] as (args: unknown) => Promise<unknown>;
+    client[name] = async (args: unknown) => {
+      try {
+        return await fn(args);
+      } catch (e) {
+        throw fromBridgeError(e);
+      }
+    };
+  }
+  for (const event of Object.keys(apiEvents) as EventName[]) {
+    const sub = eventSubscriberName(event);
+    client[sub] = bridge[sub];
+  }
+  return client as unknown as StudioClient;
+}
+
+// ---------- server ----------
+
+/** Written against globalThis so this module also type-checks and runs under Node (tests, scripts). */
+function pageOrigin(): string {
+  const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
+  if (!origin || origin === 'null') throw new Error('serverClient needs a baseUrl outside a page served over http.');
+  return origin;
+}
+
+export interface ServerClientOptions {
+  /** Origin of the server; the page's own by default. */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  WebSocket?: typeof WebSocket;
+  /** For clients outside the page (tests, scripts): sent as Bearer and as ?token= on the socket. */
+  token?: string;
+}
+
+export function serverClient(opts: ServerClientOptions = {}): StudioClient {
+  const base = (opts.baseUrl ?? pageOrigin()).replace(/\/+$/, '');
+  const doFetch = opts.fetch ?? fetch.bind(globalThis);
+
+  async function call(name: string, args: unknown): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await doFetch(`${base}/api/${name}`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          ...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),
+        },
+        body: encodeWire({ args }),
+        credentials: 'same-origin',
+      });
+    } catch (e) {
+      throw wireError({
+        name: 'NetworkError',
+        message: `Could not reach the studio server (${e instanceof Error ? e.message : String(e)}).`,
+      });
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = decodeWire(text);
+    } catch {
+      throw wireError({
+        name: 'NetworkError',
+        message: `The server answered ${res.status} with something that is not JSON.`,
+      });
+    }
+    const envelope = body as { ok?: boolean; result?: unknown; error?: WireError; name?: string; message?: string };
+    if (envelope.ok === true) return envelope.result;
+    if (envelope.error) throw wireError(envelope.error);
+    throw wireError({ name: envelope.name ?? 'InternalError', message: envelope.message ?? `HTTP ${res.status}` });
+  }
+
+  // One socket, opened with the first listener and reopened with backoff when it drops.
+  const listeners = new Map<EventName, Set<(payload: unknown) => void>>();
+  const connectionListeners = new Set<(s: ConnectionState) => void>();
+  let socket: WebSocket | null = null;
+  let state: ConnectionState = 'closed';
+  let attempt = 0;
+  let everOpened = false;
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
+
+  const setState = (s: ConnectionState) => {
+    state = s;
+    for (const l of connectionListeners) l(s);
+  };
+
+  const deliver = (event: EventName, payload: unknown) => {
+    for (const l of listeners.get(event) ?? []) {
+      try {
+        l(payload);
+      } catch (e) {
+        console.error(`listener for ${event} threw`, e);
+      }
+    }
+  };
+
+  const hasListeners = () => [...listeners.values()].some((s) => s.size > 0) || connectionListeners.size > 0;
+
+  function connect(): void {
+    if (socket || retryTimer) return;
+    setState('connecting');
+    const query = opts.token ? `?token=${encodeURIComponent(opts.token)}` : '';
+    const WS = opts.WebSocket ?? WebSocket;
+    const ws = new WS(`${base.replace(/^http/, 'ws')}/events${query}`);
+    socket = ws;
+    ws.onopen = () => {
+      attempt = 0;
+      setState('open');
+      // Events sent while we were away are lost: tell the views to refresh everything.
+      if (everOpened) deliver('galleryChanged', { reason: 'update', ids: [] });
+      everOpened = true;
+    };
+    ws.onmessage = (msg: MessageEvent) => {
+      try {
+        const { event, payload } = decodeWire(String(msg.data)) as { event: EventName; payload: unknown };
+        if (event in apiEvents) deliver(event, payload);
+      } catch (e) {
+        console.error('bad event frame from the studio server', e);
+      }
+    };
+    ws.onclose = () => {
+      socket = null;
+      setState('closed');
+      if (!hasListeners()) return;
+      // 0.5 s, 1 s, 2 s ... up to 10 s, with jitter so many tabs do not reconnect in step.
+      const delay = Math.min(10_000, 500 * 2 ** attempt++) * (0.75 + Math.random() * 0.5);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        connect();
+      }, delay);
+    };
+  }
+
+  function maybeDisconnect(): void {
+    if (hasListeners()) return;
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = null;
+    const ws = socket;
+    socket = null;
+    ws?.close();
+  }
+
+  const client: Record<string, unknown> = {
+    transport: 'server',
+    assetUrl: (sha: string, variant: AssetVariant) => `${base}/asset/${variant}/${checkSha(sha)}`,
+    onConnection: (listener: (s: ConnectionState) => void) => {
+      connectionListeners.add(listener);
+      listener(state);
+      connect();
+      return () => {
+        connectionListeners.delete(listener);
+        maybeDisconnect();
+      };
+    },
+  };
+  for (const name of Object.keys(apiCalls) as CallName[]) client[name] = (args: unknown) => call(name, args);
+  for (const event of Object.keys(apiEvents) as EventName[]) {
+    client[eventSubscriberName(event)] = (listener: (payload: EventPayload<typeof event>) => void) => {
+      let set = listeners.get(event);
+      if (!set) listeners.set(event, (set = new Set()));
+      const l = listener as (p: unknown) => void;
+      set.add(l);
+      connect();
+      return () => {
+        set.delete(l);
+        maybeDisconnect();
+      };
+    };
+  }
+  return client as unknown as StudioClient;
+}
+
+// ---------- the app's client ----------
+
+let instance: StudioClient | null = null;
+
+export function getStudio(): StudioClient {
+  if (!instance) {
+    const bridge = (globalThis as { studio?: StudioApi }).studio; // window.studio, from the Electron preload
+    instance = bridge ? electronClient(bridge) : serverClient();
+  }
+  return instance;
+}

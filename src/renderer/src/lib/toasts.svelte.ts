@@ -1,0 +1,47 @@
+// Transient messages for results and errors. One shared list, mutated in place, rendered
+// by components/Toasts.svelte. Errors stay longer because they carry what to do next.
+
+export type ToastKind = 'info' | 'success' | 'error';
+
+export interface ToastAction {
+  label: string;
+  run: () => void;
+}
+
+export interface Toast {
+  id: number;
+  kind: ToastKind;
+  message: string;
+  /** Optional second line, e.g. the list of files that failed to import. */
+  details?: string[];
+  action?: ToastAction;
+}
+
+export const toasts = $state<{ list: Toast[] }>({ list: [] });
+
+let nextId = 1;
+const timers = new Map<number, ReturnType<typeof setTimeout>>();
+
+// Long enough to read two lines and reach the Undo button; errors wait for the user.
+const lifetimeMs: Record<ToastKind, number | null> = { info: 6000, success: 6000, error: null };
+
+export function showToast(kind: ToastKind, message: string, extra: Pick<Toast, 'details' | 'action'> = {}): number {
+  const id = nextId++;
+  toasts.list.push({ id, kind, message, ...extra });
+  // Keep the stack short: the oldest non-error toasts go first.
+  while (toasts.list.length > 5) dismissToast(toasts.list.find((t) => t.kind !== 'error')?.id ?? toasts.list[0]!.id);
+  const ms = lifetimeMs[kind];
+  if (ms !== null)
+    timers.set(
+      id,
+      setTimeout(() => dismissToast(id), extra.action ? ms * 2 : ms),
+    );
+  return id;
+}
+
+export function dismissToast(id: number): void {
+  clearTimeout(timers.get(id));
+  timers.delete(id);
+  const i = toasts.list.findIndex((t) => t.id === id);
+  if (i >= 0) toasts.list.splice(i, 1);
+}

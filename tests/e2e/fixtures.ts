@@ -1,0 +1,77 @@
+// Playwright fixtures: `server` starts `fstudio serve` on a fresh temporary data folder for
+// each test and stops it afterwards; `studioPage` is a page already opened on its URL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test as base, type Page } from '@playwright/test';
+
+export interface StudioServer {
+  /** The URL `fstudio serve` printed, token included. */
+  url: string;
+  dataDir: string;
+  /** Everything the server wrote to stdout and stderr so far (shown when a test fails). */
+  log(): string;
+}
+
+const root = resolve(import.meta.dirname, '../..');
+const readyLine = /Foundation Studio is serving at (http:\/\/\S+)/;
+
+async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  if (!existsSync(join(root, 'out/web/index.html')))
+    throw new Error('out/web is not built: run `npm run test:e2e` (it builds the renderer first).');
+  const token = randomBytes(16).toString('hex');
+  const child = spawn(
+    process.execPath,
+    ['bin/fstudio.js', '--data-dir', dataDir, 'serve', '--port', '0', '--token', token, '--no-open'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FSTUDIO_DATA_DIR: undefined } },
+  );
+  let output = '';
+  const url = await new Promise<string>((ok, fail) => {
+    const onData = (b: Buffer) => {
+      output += b.toString();
+      const m = readyLine.exec(output);
+      if (m) ok(m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('error', fail);
+    child.once('exit', (code) => fail(new Error(`fstudio serve exited with ${code} before serving:\n${output}`)));
+  });
+  return { child, url, log: () => output };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((ok) => child.once('exit', ok));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export const test = base.extend<{ server: StudioServer; studioPage: Page }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+  server: async ({}, use, testInfo) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'fstudio-e2e-'));
+    const { child, url, log } = await startServer(dataDir);
+    try {
+      await use({ url, dataDir, log });
+    } finally {
+      await stop(child);
+      if (testInfo.status !== testInfo.expectedStatus) await testInfo.attach('server.log', { body: log() });
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  },
+  studioPage: async ({ page, server }, use) => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await use(page);
+    if (errors.length > 0) throw new Error(`Uncaught errors in the page:\n${errors.join('\n')}`);
+  },
+});
+
+export { expect } from '@playwright/test';

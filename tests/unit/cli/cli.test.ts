@@ -1,0 +1,235 @@
+// The `fstudio` CLI, spawned as a user would run it (bin/fstudio.js through tsx), on a
+// temporary data folder with the real studio services behind it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultDataDir, resolveDataDir } from '../../../src/main/cli/data-dir.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = path.join(repo, 'bin/fstudio.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function fstudio(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: opts.cwd ?? repo,
+      env: { ...process.env, FSTUDIO_DATA_DIR: '', ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let root: string;
+let dataDir: string;
+let good: string;
+let bad: string;
+
+beforeAll(async () => {
+  root = mkdtempSync(path.join(tmpdir(), 'fstudio-cli-'));
+  dataDir = path.join(root, 'data');
+  good = path.join(root, 'red fox.png');
+  bad = path.join(root, 'notes.png');
+  await sharp({ create: { width: 16, height: 12, channels: 3, background: '#c33' } })
+    .png()
+    .toFile(good);
+  writeFileSync(bad, 'this is not a PNG');
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('help', () => {
+  it('exits 0 with examples for every command', async () => {
+    const commands = [
+      [],
+      ['doctor'],
+      ['serve'],
+      ['import'],
+      ['gallery'],
+      ['gallery', 'list'],
+      ['gallery', 'search'],
+      ['gallery', 'export'],
+    ];
+    const results = await Promise.all(commands.map((c) => fstudio([...c, '--help'])));
+    results.forEach((r, i) => {
+      const name = commands[i]!.join(' ') || '(root)';
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      expect(r.stdout, name).toMatch(/^Usage: fstudio/);
+      expect(r.stdout, name).toContain('Examples:');
+    });
+  });
+
+  it('refuses an unknown command and bad option values with one clear line', async () => {
+    const unknown = await fstudio(['frobnicate']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+    const limit = await fstudio(['--data-dir', dataDir, 'gallery', 'list', '--limit', '0']);
+    expect(limit.code).toBe(1);
+    expect(limit.stderr.trim()).toBe('fstudio: --limit must be a whole number from 1 to 500, not "0".');
+    const kind = await fstudio(['--data-dir', dataDir, 'gallery', 'list', '--kind', 'photo']);
+    expect(kind.code).toBe(1);
+    expect(kind.stderr).toMatch(/--kind must be one of generate, prompt, classify, import/);
+  });
+});
+
+describe('import and gallery', () => {
+  it('imports a good file, reports the bad one, prints a summary and exits 1', async () => {
+    const r = await fstudio(['--data-dir', dataDir, 'import', good, bad, path.join(root, 'missing.png')]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/Import finished: 1 imported, 2 failed \(3 files\)\./);
+    expect(r.stderr).toContain(`failed: ${bad}:`);
+    expect(r.stderr).toMatch(/missing\.png: no such file/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack without --verbose
+  });
+
+  it('reports a re-import as a duplicate and exits 0, with --json a valid report', async () => {
+    const r = await fstudio(['--data-dir', dataDir, 'import', good, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.imported).toHaveLength(0);
+    expect(report.duplicates).toHaveLength(1);
+    expect(r.stderr).toMatch(/1 already in the gallery/);
+  });
+
+  it('lists the gallery as valid JSON and as a table', async () => {
+    const json = await fstudio(['--data-dir', dataDir, 'gallery', 'list', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const page = JSON.parse(json.stdout);
+    expect(page.total).toBe(1);
+    expect(page.items[0]).toMatchObject({ kind: 'import', width: 16, height: 12 });
+    const table = await fstudio(['--data-dir', dataDir, 'gallery', 'list']);
+    expect(table.stdout).toMatch(/red fox\.png/);
+    const favs = JSON.parse(
+      (await fstudio(['--data-dir', dataDir, 'gallery', 'list', '--favourites', '--json'])).stdout,
+    );
+    expect(favs.total).toBe(0);
+  });
+
+  it('searches by file name', async () => {
+    const hit = JSON.parse((await fstudio(['--data-dir', dataDir, 'gallery', 'search', 'fox', '--json'])).stdout);
+    expect(hit.total).toBe(1);
+    const miss = JSON.parse(
+      (await fstudio(['--data-dir', dataDir, 'gallery', 'search', 'lighthouse', '--json'])).stdout,
+    );
+    expect(miss.total).toBe(0);
+  });
+
+  it('exports a PNG, refuses to overwrite it, and says when an id is unknown', async () => {
+    const out = path.join(root, 'exported.png');
+    const r = await fstudio(['--data-dir', dataDir, 'gallery', 'export', '1', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(out).subarray(1, 4).toString()).toBe('PNG');
+    const again = await fstudio(['--data-dir', dataDir, 'gallery', 'export', '1', '-o', out]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists.*--force/);
+    const missing = await fstudio(['--data-dir', dataDir, 'gallery', 'export', '99']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^fstudio: No gallery item with id 99/);
+  });
+
+  it('uses FSTUDIO_DATA_DIR when --data-dir is absent', async () => {
+    const r = await fstudio(['gallery', 'list', '--json'], { env: { FSTUDIO_DATA_DIR: dataDir } });
+    expect(JSON.parse(r.stdout).total).toBe(1);
+  });
+});
+
+describe('doctor', () => {
+  it('prints a JSON report with every provider tried', async () => {
+    const r = await fstudio(['--data-dir', dataDir, 'doctor', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.dataDir).toBe(dataDir);
+    expect(info.providers.map((p: { name: string }) => p.name)).toContain('cpu');
+    expect(info.providers.find((p: { name: string }) => p.name === 'cpu').available).toBe(true);
+  });
+
+  it('runs the gradient check, or says plainly that it is not available yet (exit 2)', async () => {
+    const gradcheck = path.join(repo, 'src/main/engine/graph/gradcheck.ts');
+    const r = await fstudio(['--data-dir', dataDir, 'doctor', '--gradcheck', '--provider', 'cpu']);
+    if (existsSync(gradcheck)) {
+      expect([0, 1], r.stderr).toContain(r.code);
+      expect(r.stdout).toMatch(/Gradient check on cpu/);
+    } else {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/gradient check is not available yet/);
+    }
+  });
+});
+
+describe('serve', () => {
+  it('prints one URL line with the token, serves with it, and stops cleanly on SIGTERM', async () => {
+    const web = path.join(root, 'web');
+    rmSync(web, { recursive: true, force: true });
+    mkdirSync(web);
+    writeFileSync(path.join(web, 'index.html'), '<title>Foundation Studio</title>');
+    const child = spawn(process.execPath, [bin, '--data-dir', dataDir, 'serve', '--no-open', '--web-root', web], {
+      cwd: repo,
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0]!);
+      });
+      child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    const m = /^Foundation Studio is serving at http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]+)$/.exec(line);
+    expect(m, line).not.toBeNull();
+    const [, port, token] = m!;
+    const status = (auth: string | null) =>
+      new Promise<number>((resolve, reject) => {
+        const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+        if (auth) headers.Authorization = `Bearer ${auth}`;
+        const req = request(
+          { host: '127.0.0.1', port: Number(port), path: '/api/getSettings', method: 'POST', headers },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end('{"args":{}}');
+      });
+    expect(await status(token!)).toBe(200);
+    expect(await status(null)).toBe(401);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/Stopped\./);
+  });
+
+  it('says to run npm run build:web when the web UI is missing', async () => {
+    const r = await fstudio(['--data-dir', dataDir, 'serve', '--no-open', '--web-root', path.join(root, 'nowhere')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/npm run build:web/);
+  });
+});
+
+describe('data folder', () => {
+  it('matches the folder Electron uses on each platform', () => {
+    expect(defaultDataDir('linux', {}, '/home/ann')).toBe('/home/ann/.config/Foundation Studio');
+    expect(defaultDataDir('linux', { XDG_CONFIG_HOME: '/cfg' }, '/home/ann')).toBe('/cfg/Foundation Studio');
+    expect(defaultDataDir('darwin', {}, '/Users/ann')).toBe('/Users/ann/Library/Application Support/Foundation Studio');
+    expect(defaultDataDir('win32', { APPDATA: 'C:\\Users\\ann\\AppData\\Roaming' }, 'C:\\Users\\ann')).toBe(
+      'C:\\Users\\ann\\AppData\\Roaming\\Foundation Studio',
+    );
+    expect(resolveDataDir('rel', {})).toBe(path.resolve('rel'));
+    expect(resolveDataDir(undefined, { FSTUDIO_DATA_DIR: '/x' })).toBe('/x');
+  });
+});

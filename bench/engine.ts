@@ -146,11 +146,16 @@ async function withLag<T>(f: () => Promise<T>): Promise<{ value: T; maxMs: numbe
 
 async function main() {
   const reps = quick ? 2 : 5;
+  // Other processes on the cores skew every figure; the load average says how much.
+  const loadBefore = os.loadavg();
   const cpu = os.cpus();
   console.log(
     `machine: ${cpu[0]?.model ?? '?'} (${cpu.length} logical CPUs), ${os.platform()} ${os.arch()}, node ${process.version}`,
   );
-  console.log(`onnxruntime-node ${ortVersion()}, provider ${provider}${quick ? ', --quick' : ''}\n`);
+  console.log(`onnxruntime-node ${ortVersion()}, provider ${provider}${quick ? ', --quick' : ''}`);
+  console.log(
+    `load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')} (above the core count, other work shares the cores)\n`,
+  );
 
   // 1. Peak: raw ORT MatMul in this thread. The best run is the closest to what the cores can do
   // (the machine may be shared); the median run is reported beside it.
@@ -238,6 +243,8 @@ async function main() {
       platform: os.platform(),
       arch: os.arch(),
       node: process.version,
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: os.loadavg(),
     },
     onnxruntime: ortVersion(),
     provider,

@@ -2,7 +2,7 @@
 // (invoke on one channel, unwrap {ok, result | error}) and one onX per event.
 // contextBridge keeps only the message of a rejected Error, so the wire name travels as
 // "Name: message"; the renderer's studio-client turns it back into `error.name`.
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from './electron.js';
 import type { WireError } from '../shared/api.js';
 import { CALL_CHANNEL, callNames, EVENT_CHANNEL, eventNames, subscriberName } from './names.js';
 

@@ -49,6 +49,11 @@ test('import, search, favourite, delete and undo survive a reload', async ({ stu
   await app.expectCount(6);
   await expect(app.grid.getByRole('option')).toHaveCount(6);
   await expect(app.option(/^zephyrine lighthouse 3/)).toBeVisible();
+  // FTS syntax typed by a user is tolerated: no match, no error.
+  await app.searchFor('"unbalanced AND (');
+  await app.expectCount(0);
+  await expect(page.getByRole('heading', { name: 'No images match' })).toBeVisible();
+  await expect(page.getByText('Could not load the gallery')).toHaveCount(0);
   await app.searchFor('');
   await app.expectCount(30);
 

@@ -27,6 +27,7 @@ test('keyboard: pages, search focus, grid moves, shortcuts sheet', async ({ stud
   const sheet = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
   await expect(sheet).toBeVisible();
   await expect(sheet).toContainText('Toggle favourite');
+  await app.screenshot('shortcuts');
   await page.keyboard.press('Escape');
   await expect(sheet).toBeHidden();
 
@@ -79,6 +80,15 @@ test('keyboard: pages, search focus, grid moves, shortcuts sheet', async ({ stud
   await page.getByRole('button', { name: 'Clear search and filters' }).click();
   await app.expectCount(4);
   await expect(kind).toHaveValue('');
+
+  // The selection stays on its image when an import puts a newer one before it.
+  await app.option(secondName!).click();
+  await expect(app.detail.getByRole('heading', { name: secondName! })).toBeVisible();
+  await app.importFiles([{ name: 'k-new.png', mimeType: 'image/png', buffer: await makePng({ seed: 599 }) }]);
+  await app.expectCount(5);
+  await expect(app.grid.getByRole('option').first()).toHaveAccessibleName('k-new.png');
+  await expect(app.option(secondName!)).toHaveAttribute('aria-selected', 'true');
+  await expect(app.detail.getByRole('heading', { name: secondName! })).toBeVisible();
 });
 
 test('settings persist, themes apply, and the system page reports providers', async ({ studioPage: page, server }) => {
@@ -125,6 +135,15 @@ test('settings persist, themes apply, and the system page reports providers', as
   await expect(versions.getByRole('row', { name: /Node\.js/ })).toContainText(process.versions.node.split('.')[0]!);
   await expect(versions.getByRole('row', { name: /ONNX Runtime/ })).toContainText('1.');
   await app.screenshot('system-light');
+
+  // "Copy report" puts a plain-text report on the clipboard.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByRole('button', { name: 'Copy report' }).click();
+  await expect(app.notifications).toContainText('System report copied');
+  const report = await page.evaluate(() => navigator.clipboard.readText());
+  expect(report).toContain('Foundation Studio system report');
+  expect(report).toMatch(/cpu: available/);
+  expect(report).toContain(server.dataDir);
   await page.emulateMedia({ colorScheme: 'dark' });
   await app.screenshot('system-dark');
 });

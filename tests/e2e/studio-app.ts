@@ -57,7 +57,7 @@ export class StudioApp {
   async screenshot(name: string): Promise<void> {
     await mkdir(screenshotDir, { recursive: true });
     // Let thumbnails finish decoding so the picture shows what a user sees.
-    await this.page.waitForFunction(() => [...document.images].every((img) => img.complete));
+    await this.page.waitForFunction(() => Array.from(document.images).every((img) => img.complete));
     await this.page.screenshot({ path: `${screenshotDir}/${name}.png` });
   }
 }

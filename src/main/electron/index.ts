@@ -16,7 +16,7 @@ import {
   session,
   shell,
   type WebContents,
-} from 'electron';
+} from './electron.js';
 import { openStudio } from '../studio/index.js';
 import type { Studio } from '../studio/types.js';
 import { assetResponse } from './asset-protocol.js';

@@ -92,3 +92,15 @@ export function sameOrigin(req: IncomingMessage): boolean {
   if (origin === undefined) return true;
   return origin === `http://${req.headers.host}`;
 }
+
+/** A GET the user made by following a link or typing the address (no script can make one of these). */
+export function isTopLevelNavigation(req: IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode'];
+  const dest = req.headers['sec-fetch-dest'];
+  return (
+    req.method === 'GET' &&
+    req.headers.origin === undefined &&
+    mode === 'navigate' &&
+    (dest === undefined || dest === 'document')
+  );
+}

@@ -14,7 +14,16 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { decodeWire, encodeWire } from '../../shared/wire.js';
 import type { Studio } from '../studio/types.js';
-import { allowedHostNames, hostAllowed, newToken, requestToken, sameOrigin, tokenCookie, tokensEqual } from './auth.js';
+import {
+  allowedHostNames,
+  hostAllowed,
+  isTopLevelNavigation,
+  newToken,
+  requestToken,
+  sameOrigin,
+  tokenCookie,
+  tokensEqual,
+} from './auth.js';
 import { dispatchCall } from './dispatch.js';
 import { attachEvents } from './events.js';
 import { isInside, resolveStatic } from './static.js';
@@ -164,7 +173,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let port = 0;
 
   /** The checks shared by HTTP and WebSocket: Host, origin, token. Null when all pass. */
-  const refuse = (req: IncomingMessage, url: URL, allowQueryToken: boolean, onlyQuery = false) => {
+  const refuse = (req: IncomingMessage, url: URL, allowQueryToken: boolean, firstVisit = false) => {
     if (!hostAllowed(req.headers.host, port, hostNames))
       return {
         status: 403,
@@ -173,9 +182,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           `Host "${req.headers.host ?? ''}" is not a name of this server. Open http://${LOOPBACK}:${port}/, ` +
           'or, to reach it by that name, start `fstudio serve` with --allow-host <name>.',
       };
-    if (!sameOrigin(req)) return { status: 403, name: 'Forbidden', message: 'Cross-origin requests are not allowed.' };
+    // The first visit may come from a link on another site (a browser-based terminal, say): it carries
+    // the token itself, so it is safe, and it only sets a cookie.
+    if (!sameOrigin(req) && !(firstVisit && isTopLevelNavigation(req)))
+      return { status: 403, name: 'Forbidden', message: 'Cross-origin requests are not allowed.' };
     // On the first visit the address bar's token counts, whatever stale cookie the browser still has.
-    const given = onlyQuery ? url.searchParams.get('token') : requestToken(req, port, url, allowQueryToken);
+    const given = firstVisit ? url.searchParams.get('token') : requestToken(req, port, url, allowQueryToken);
     if (given === null || !tokensEqual(given, token))
       return {
         status: 401,
@@ -199,6 +211,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (rawPath === '/' && url.searchParams.has('token') && (method === 'GET' || method === 'HEAD')) {
       const refusal = refuse(req, url, true, true);
       if (refusal) return sendError(res, refusal.status, refusal.name, refusal.message);
+      const crossSite = /^(cross|same)-site$/.test(String(req.headers['sec-fetch-site'] ?? ''));
+      if (crossSite) {
+        // A redirect would still count as the other site's navigation, and the SameSite=Strict cookie
+        // would not be sent with it; a navigation started by our own page is same-site.
+        const html =
+          '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">' +
+          '<title>Foundation Studio</title><p><a href="/">Open Foundation Studio</a></p>';
+        res.writeHead(200, {
+          ...commonHeaders,
+          'Content-Type': 'text/html; charset=utf-8',
+          'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+          'Set-Cookie': tokenCookie(port, token),
+          'Cache-Control': 'no-store',
+        });
+        res.end(method === 'HEAD' ? undefined : html);
+        return;
+      }
       res.writeHead(303, {
         ...commonHeaders,
         Location: '/',

@@ -124,6 +124,31 @@ function tooNew(file: string, found: number): StudioError {
   );
 }
 
+/** SQLite's own errors at open, turned into ones that say what to do. */
+function explainOpenError(file: string, e: unknown): unknown {
+  if (e instanceof StudioError) return e;
+  const code = (e as { code?: unknown }).code;
+  const msg = (e as Error).message ?? String(e);
+  if (typeof code !== 'string') return e;
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
+    return new StudioError(
+      'DatabaseCorrupt',
+      `The history database ${file} is damaged (${msg}). Copy the data folder somewhere safe, ` +
+        `then move history.db aside to start a fresh history.`,
+    );
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+    return new StudioError(
+      'DatabaseBusy',
+      `The history database ${file} is locked by another process (${msg}). Close it and retry.`,
+    );
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM'))
+    return new StudioError(
+      'DatabaseUnavailable',
+      `Cannot open the history database ${file} for writing (${msg}). Check the data folder's permissions, or choose another data folder.`,
+    );
+  return e;
+}
+
 const parseJson = <T>(text: string | null, fallback: T): T => {
   if (text === null) return fallback;
   try {
@@ -202,6 +227,14 @@ export class History {
    * then is the database opened for writing and switched to WAL.
    */
   static open(file: string, opts: { migrations?: readonly Migration[] } = {}): History {
+    try {
+      return History.openUnchecked(file, opts);
+    } catch (e) {
+      throw explainOpenError(file, e);
+    }
+  }
+
+  private static openUnchecked(file: string, opts: { migrations?: readonly Migration[] }): History {
     const list = opts.migrations ?? migrations;
     const latest = list.at(-1)?.version ?? 0;
     const headerVersion = headerUserVersion(file);
@@ -217,11 +250,12 @@ export class History {
     }
     const db = new Database(file);
     try {
+      // Another process (app, server, CLI) may hold the database: wait for its locks rather than fail.
+      db.pragma('busy_timeout = 5000');
       db.pragma('journal_mode = WAL');
       // NORMAL is safe against process crashes in WAL mode (only a power cut can lose the last commit).
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > latest) throw tooNew(file, version);
       const pending = list.filter((m) => m.version > version);

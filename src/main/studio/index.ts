@@ -38,6 +38,7 @@ import {
   readImageMetadata,
   readTextChunks,
 } from './pngmeta.js';
+import { acquireFolderLock, type FolderLock } from './lock.js';
 import { SettingsStore } from './settings.js';
 import type { AssetVariant, Studio, StudioOptions } from './types.js';
 
@@ -50,6 +51,11 @@ const DAY = 24 * 3600 * 1000;
 /** What the open-time checks found and fixed. */
 export interface OpenReport {
   quickCheck: string;
+  /**
+   * Whether this process ran the sweeps. They are skipped (and say why) when another process
+   * has the data folder open: its in-flight writes would look like crash leftovers.
+   */
+  sweep: 'done' | { skipped: string };
   tempFilesRemoved: number;
   orphanFilesRemoved: number;
   orphanThumbsRemoved: number;
@@ -151,13 +157,22 @@ function metadataOf(row: ImageRow): ImageMetadata {
 
 export async function openStudio(opts: StudioOptions): Promise<StudioService> {
   const dataDir = resolve(opts.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  try {
+    await mkdir(dataDir, { recursive: true });
+  } catch (e) {
+    throw new StudioError(
+      'DataDirUnavailable',
+      `Cannot create the data folder ${dataDir} (${(e as Error).message}). Choose another folder (--data-dir or FSTUDIO_DATA_DIR).`,
+    );
+  }
   // The database first: a database from a newer app must be refused before anything is touched.
   const history = History.open(join(dataDir, DB_FILE));
   const files = new AssetFiles(dataDir);
   let report: OpenReport;
   let settings: SettingsStore;
+  let lock: FolderLock | null = null;
   try {
+    lock = acquireFolderLock(dataDir);
     const quickCheck = history.quickCheck();
     if (quickCheck !== 'ok')
       throw new StudioError(
@@ -165,9 +180,12 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
         `The history database ${join(dataDir, DB_FILE)} failed its integrity check (${quickCheck}). ` +
           `Copy the data folder somewhere safe, then move history.db aside to start a fresh history.`,
       );
-    report = await recover(history, files, quickCheck);
+    report = lock.held
+      ? await recover(history, files, quickCheck)
+      : skippedRecovery(quickCheck, `another Foundation Studio process (pid ${lock.holder}) has this data folder open`);
     settings = await SettingsStore.load(dataDir);
   } catch (e) {
+    lock?.release();
     history.close();
     throw e;
   }
@@ -458,7 +476,22 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       closed = true;
       await mutex.idle();
       history.close();
+      lock.release();
     },
+  };
+}
+
+function skippedRecovery(quickCheck: string, why: string): OpenReport {
+  return {
+    quickCheck,
+    sweep: { skipped: why },
+    tempFilesRemoved: 0,
+    orphanFilesRemoved: 0,
+    orphanThumbsRemoved: 0,
+    thumbsRebuilt: 0,
+    missingFiles: [],
+    restoredFromTrash: 0,
+    trashPurged: 0,
   };
 }
 
@@ -466,6 +499,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
 async function recover(history: History, files: AssetFiles, quickCheck: string): Promise<OpenReport> {
   const report: OpenReport = {
     quickCheck,
+    sweep: 'done',
     tempFilesRemoved: await files.sweepTemps(),
     orphanFilesRemoved: 0,
     orphanThumbsRemoved: 0,

@@ -36,6 +36,12 @@ describe('ComputeWorker', () => {
     await expect(worker.run(s, { x, y: x })).rejects.toThrow(/no session with handle/);
   });
 
+  it('probes the providers inside the worker', async () => {
+    const reports = await worker.probeProviders();
+    expect(reports.find((r) => r.name === 'cpu')).toMatchObject({ available: true });
+    expect(reports).toHaveLength(5);
+  });
+
   it('transfers feeds when asked', async () => {
     const s = await worker.load(addModel(4));
     const x = f32([4], () => 1);

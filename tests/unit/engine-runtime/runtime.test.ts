@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createSession, ortVersion, probeProviders, zeros } from '../../../src/main/engine/graph/runtime.js';
-import { resolveProvider, platformProviders } from '../../../src/main/engine/graph/runtime-providers.js';
+import {
+  describeChoice,
+  platformProviders,
+  probe,
+  resolveProvider,
+  softwareVulkanOnly,
+} from '../../../src/main/engine/graph/runtime-providers.js';
 import { addModel, tinyModel, type TinyValue } from '../../../src/main/engine/graph/runtime-tiny-model.js';
 
 const v = (name: string, dtype: TinyValue['dtype'], dims: number[]): TinyValue => ({ name, dtype, dims });
@@ -81,6 +87,14 @@ describe('runtime (in-thread)', () => {
     const others = choice.considered.filter((r) => r.name !== choice.provider);
     expect(others.length).toBe(platformProviders().length - 1);
     for (const r of others) expect(r.reason).not.toBe('');
+    expect(describeChoice(choice)).toMatch(new RegExp(`^using ${choice.provider} \\(asked: auto\\)`));
+    // On a machine whose only Vulkan device is lavapipe, WebGPU works but 'auto' passes it over.
+    if (process.platform === 'linux' && softwareVulkanOnly() && (await probe('webgpu')).available) {
+      expect(choice.provider).not.toBe('webgpu');
+      expect(choice.considered.find((r) => r.name === 'webgpu')!.reason).toMatch(
+        /passed over: .*lavapipe.*FSTUDIO_WEBGPU_SOFTWARE/,
+      );
+    }
   });
 
   it('an unavailable explicit provider fails with what to install', async () => {

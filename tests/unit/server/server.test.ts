@@ -118,6 +118,20 @@ describe('authentication', () => {
     expect(other.status).toBe(401);
   });
 
+  it('accepts a first visit by a link from another site, through a same-site refresh page', async () => {
+    const nav = { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document' };
+    const r = await raw(`/?token=${encodeURIComponent(server.token)}`, { auth: false, headers: nav });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatch(/http-equiv="refresh" content="0;url=\/"/);
+    expect(String(r.headers['set-cookie'])).toMatch(/SameSite=Strict/);
+    expect((await raw('/?token=wrong', { auth: false, headers: nav })).status).toBe(401);
+    // Not a navigation (a script's fetch from the other site): refused like any cross-site request.
+    const fetchLike = { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' };
+    expect((await raw(`/?token=${server.token}`, { auth: false, headers: fetchLike })).status).toBe(403);
+    // Only the first-visit URL is open to other sites' links.
+    expect((await raw('/', { headers: nav })).status).toBe(403);
+  });
+
   it('refuses a Host header that is not this server (DNS rebinding)', async () => {
     for (const host of [
       'evil.example',
@@ -130,6 +144,34 @@ describe('authentication', () => {
       expect(JSON.parse(r.body).error.name).toBe('Forbidden');
     }
     expect((await call('getSettings', {}, { Host: `localhost:${server.port}` })).status).toBe(200);
+  });
+
+  it('answers to extra host names only when asked to (--allow-host)', async () => {
+    const named = await startServer({ studio, allowedHosts: ['studio.lan'], log: () => {} });
+    try {
+      const get = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port: named.port, path: '/api/getSettings', method: 'POST' },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.setHeader('Host', host);
+          req.setHeader('Authorization', `Bearer ${named.token}`);
+          req.setHeader('Content-Type', 'application/json');
+          req.on('error', reject);
+          req.end('{"args":{}}');
+        });
+      expect(await get(`studio.lan:${named.port}`)).toBe(200);
+      expect(await get(`other.lan:${named.port}`)).toBe(403);
+    } finally {
+      await named.close();
+    }
+    const r = await call('getSettings', {}, { Host: `studio.lan:${server.port}` });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body).error.message).toMatch(/--allow-host/);
   });
 
   it('refuses cross-origin requests', async () => {

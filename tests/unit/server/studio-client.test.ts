@@ -72,6 +72,48 @@ describe('server client', () => {
     off();
   });
 
+  it('reconnects after the server restarts and asks the views to refresh', async () => {
+    const first = await startServer({ studio, log: () => {} });
+    const port = first.port;
+    const c = serverClient({
+      baseUrl: first.url,
+      token: first.token,
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    });
+    const states: string[] = [];
+    const waiters: { state: string; resolve: () => void }[] = [];
+    const offConn = c.onConnection((s) => {
+      states.push(s);
+      for (const w of waiters.filter((w) => w.state === s)) w.resolve();
+    });
+    const reach = (state: string, count: number) =>
+      new Promise<void>((resolve) => {
+        const check = () =>
+          states.filter((s) => s === state).length >= count ? resolve() : waiters.push({ state, resolve: check });
+        check();
+      });
+    const changes: unknown[] = [];
+    const offChanges = c.onGalleryChanged((p) => changes.push(p));
+    let second: RunningServer | null = null;
+    try {
+      await reach('open', 1);
+      await first.close();
+      await reach('closed', 1);
+      second = await startServer({ studio, port, token: first.token, log: () => {} });
+      await reach('open', 2);
+      expect(changes).toEqual([{ reason: 'update', ids: [] }]);
+      let offProgress = () => {};
+      const got = new Promise<void>((resolve) => (offProgress = c.onImportProgress(() => resolve())));
+      studio.emit('importProgress', { done: 1, total: 1, name: 'x.png' });
+      await got;
+      offProgress();
+    } finally {
+      offConn();
+      offChanges();
+      await second?.close();
+    }
+  });
+
   it('builds asset URLs and refuses a malformed hash', () => {
     expect(client.assetUrl(SHA, 'thumb')).toBe(`${server.url.replace(/\/$/, '')}/asset/thumb/${SHA}`);
     expect(() => client.assetUrl('../../etc/passwd', 'file')).toThrow(/SHA-256/);

@@ -153,6 +153,24 @@ describe('migrations', () => {
     expect([fileHash(join(copy, 'history.db')), fileHash(join(copy, 'history.db-wal'))]).toEqual(before);
   });
 
+  it('refuses a damaged database with a message that says what to do', async () => {
+    const dir = newDir();
+    await (await openStudio({ dataDir: dir })).close();
+    // Fill the history with enough rows to span several pages, then overwrite every page but the first.
+    const db = new Database(join(dir, 'history.db'));
+    const ins = db.prepare(`INSERT INTO runs (kind, title, created_at) VALUES ('import', ?, 1)`);
+    for (let i = 0; i < 200; i++) ins.run('x'.repeat(500));
+    db.close();
+    const file = join(dir, 'history.db');
+    const bytes = readFileSync(file);
+    bytes.fill(0x55, 4096);
+    writeFileSync(file, bytes);
+    await expect(openStudio({ dataDir: dir })).rejects.toMatchObject({
+      name: 'DatabaseCorrupt',
+      message: expect.stringMatching(/move history\.db aside/),
+    });
+  });
+
   it('refuses a file that is not a SQLite database with a clear message', () => {
     const file = join(root, 'not-a-db.db');
     rmSync(file, { force: true });

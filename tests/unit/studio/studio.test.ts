@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -326,6 +327,14 @@ describe('settings, system info, asset paths', () => {
     await s.close();
   });
 
+  it('probes execution providers only when asked, each with a reason', async () => {
+    const s = await openStudio({ dataDir: newDir() });
+    const info = await call(s, 'getSystemInfo', { probeProviders: true }); // result checked by the SystemInfo schema
+    expect(info.providers.length).toBeGreaterThan(0);
+    for (const p of info.providers) expect(p.reason.length).toBeGreaterThan(0);
+    await s.close();
+  });
+
   it('reports versions, the data folder and free disk', async () => {
     const s = await openStudio({ dataDir: newDir() });
     const info = await call(s, 'getSystemInfo', {});
@@ -355,6 +364,30 @@ describe('settings, system info, asset paths', () => {
 });
 
 describe('open-time repairs', () => {
+  it('leaves the sweep to the process that holds the data folder, and takes over a stale lock', async () => {
+    const dir = newDir();
+    await (await openStudio({ dataDir: dir })).close();
+    expect(existsSync(join(dir, 'studio.lock'))).toBe(false); // released on close
+    const orphan = join(dir, 'assets', 'ee', `${'e'.repeat(64)}.png`);
+    mkdirSync(join(dir, 'assets', 'ee'), { recursive: true });
+    writeFileSync(orphan, 'being written by the other process');
+    // A live process (our parent) holds the folder: no sweep.
+    writeFileSync(join(dir, 'studio.lock'), `${process.ppid}\n`);
+    let s = await openStudio({ dataDir: dir });
+    expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
+    expect(existsSync(orphan)).toBe(true);
+    await s.close();
+    expect(readFileSync(join(dir, 'studio.lock'), 'utf8')).toBe(`${process.ppid}\n`); // not ours to remove
+    // Its process is gone: the lock is stale, taken over, and the sweep runs.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(dir, 'studio.lock'), `${dead}\n`);
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesRemoved: 1 });
+    expect(readFileSync(join(dir, 'studio.lock'), 'utf8')).toBe(`${process.pid}\n`);
+    await s.close();
+    expect(existsSync(orphan)).toBe(false);
+  });
+
   it('sweeps temp and orphan files, rebuilds missing thumbnails, drops rows whose file is gone', async () => {
     const dir = newDir();
     let s = await openStudio({ dataDir: dir });

@@ -7,6 +7,7 @@
 //                     dtype?, shape?), scalar(v, dtype), ints(values) (int64 1-D), zeros/ones/full(shape, dtype, v)
 //   elementwise       add sub mul div pow min max (numbers are promoted to scalars of the other operand's dtype),
 //                     neg sqrt exp log sigmoid tanh erf asin relu abs sign reciprocal identity square,
+//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, l2Normalize(x, axis, eps), split(x, sizes, axis)
 //                     clip(x, min?, max?), cast(x, dtype), where(cond, a, b),
 //                     less greater equal lessOrEqual greaterOrEqual (bool), and or not
 //   linear algebra    matmul(a, b) (batched, broadcast, 1-D operands as numpy), gemm(a, b, c?, {alpha,beta,transA,transB}),
@@ -327,6 +328,49 @@ export class Builder {
   }
   square(x: Tensor): Tensor {
     return this.mul(x, x);
+  }
+
+  // ---------- composites (no rules of their own: their parts have them) ----------
+
+  /** x @ w^T + bias, with PyTorch's Linear layout w [out, in], so checkpoint weights load by name. */
+  linear(x: Tensor, w: Tensor, bias?: Tensor | null): Tensor {
+    const y = this.matmul(x, this.transpose(w));
+    return bias ? this.add(y, bias) : y;
+  }
+
+  /** GELU, exact (erf) form: x/2 (1 + erf(x / sqrt 2)). */
+  gelu(x: Tensor): Tensor {
+    return this.mul(this.mul(x, 0.5), this.add(this.erf(this.mul(x, Math.SQRT1_2)), 1));
+  }
+
+  /** CLIP's QuickGELU: x sigmoid(1.702 x). */
+  quickGelu(x: Tensor): Tensor {
+    return this.mul(x, this.sigmoid(this.mul(x, 1.702)));
+  }
+
+  /** SiLU / swish: x sigmoid(x). */
+  silu(x: Tensor): Tensor {
+    return this.mul(x, this.sigmoid(x));
+  }
+
+  /** x / max(|x|, eps) along axis (torch.nn.functional.normalize). */
+  l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
+    const ss = this.reduceSum(this.mul(x, x), [axis], true);
+    return this.div(x, this.sqrt(this.max(ss, eps * eps)));
+  }
+
+  /** Splits along axis into parts of the given sizes (Slices, so each part has the Slice rule). */
+  split(x: Tensor, sizes: readonly number[], axis: number): Tensor[] {
+    const a = normAxis(axis, x.rank, 'Split');
+    if (sizes.reduce((p, q) => p + q, 0) !== x.shape[a]) {
+      throw new Error(`Split: sizes [${sizes.join(', ')}] do not add up to ${x.shape[a]} (axis ${a} of ${x})`);
+    }
+    let off = 0;
+    return sizes.map((n) => {
+      const part = this.slice(x, [off], [off + n], [a]);
+      off += n;
+      return part;
+    });
   }
 
   clip(x: Tensor, min?: TensorLike, max?: TensorLike): Tensor {

@@ -8,7 +8,7 @@
 //                                                      optimisation 'all'), runs, compares; throws above spec.tol
 //   GradCheckSpec, GradCheckResult, Sampler, samplers (uniform, positive, awayFromZero, ...), rng(seed)
 //   runGraph(b, outputs, feeds), f64(dims, values), f32(dims, values)   run once, for hand-checked values
-//   worstErrors                                        worst error seen per label (for the test report)
+//   worstErrors, opsChecked                            worst error per label; op types the checks covered
 //
 // Error measure: |a - n| / max(|a|, |n|, floor * scale), scale = sum_k |g_k|·|v_k| for directional checks
 // (an upper bound of |a|) and max|g| for Jacobian entries, so near-zero derivatives are judged on the
@@ -19,7 +19,7 @@ import { grad } from './grad.js';
 import { type DType, type Tensor, sizeOf } from './ir.js';
 import { assertModel } from './check.js';
 import { emitModel } from './onnx-proto.js';
-import { type HostTensor, type RuntimeSession, createSession } from './runtime.js';
+import { type HostTensor, type RuntimeSession, type SessionOptions, createSession } from './runtime.js';
 
 export type FloatDType = 'float32' | 'float64';
 export type Sampler = (r: () => number) => number;
@@ -74,6 +74,8 @@ export interface GradCheckSpec {
   /** Full Jacobian check when the inputs have at most this many elements together (default 64). */
   jacobianMax?: number;
   seed?: number;
+  /** Execution provider for both graphs (default 'cpu'). */
+  provider?: SessionOptions['provider'];
 }
 
 export interface GradCheckResult {
@@ -92,10 +94,13 @@ function toNumbers(t: HostTensor): number[] {
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
 }
 
-async function session(bytes: Uint8Array): Promise<RuntimeSession> {
+async function session(bytes: Uint8Array, provider: SessionOptions['provider'] = 'cpu'): Promise<RuntimeSession> {
   assertModel(bytes);
-  return createSession(bytes, { provider: 'cpu', optimization: 'all' });
+  return createSession(bytes, { provider, optimization: 'all' });
 }
+
+/** Op types that appeared in the forward part of a checked graph (to test that every rule was checked). */
+export const opsChecked = new Set<string>();
 
 export async function checkGradient(spec: GradCheckSpec): Promise<GradCheckResult> {
   const dtype = spec.dtype ?? 'float64';
@@ -122,8 +127,10 @@ export async function checkGradient(spec: GradCheckSpec): Promise<GradCheckResul
   );
   const outputs: Record<string, Tensor> = { loss: loss! };
   wrt.forEach((k, j) => (outputs[`grad_x${k}`] = grads[j]!));
-  const full = await session(emitModel(b.graph, { outputs }));
-  const fwd = await session(emitModel(b.graph, { outputs: { loss: loss! } }));
+  const forwardEnd = loss!.producer?.index ?? -1;
+  for (const n of b.graph.nodes) if (n.index <= forwardEnd) opsChecked.add(n.opType);
+  const full = await session(emitModel(b.graph, { outputs }), spec.provider);
+  const fwd = await session(emitModel(b.graph, { outputs: { loss: loss! } }), spec.provider);
   let runs = 0;
   try {
     const samplerFor = (k: number): Sampler =>

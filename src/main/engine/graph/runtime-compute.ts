@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { ProviderReport } from '../../../shared/api.js';
 import type { HostTensor, OutputLocation, ProfiledNode, SessionOptions } from './runtime.js';
 import {
   buffersOf,
@@ -134,6 +135,14 @@ export class ComputeWorker {
 
   release(handle: number | LoadedSession): Promise<null> {
     return this.#call({ op: 'release', handle: typeof handle === 'number' ? handle : handle.handle });
+  }
+
+  /**
+   * probeProviders() inside the worker: in the app, probe here rather than on the main thread, so a
+   * WebGPU probe never runs beside the worker's WebGPU sessions (concurrent runs can segfault).
+   */
+  probeProviders(): Promise<ProviderReport[]> {
+    return this.#call({ op: 'probe' });
   }
 
   /** True once close() ran or the worker died. */

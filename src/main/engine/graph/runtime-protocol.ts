@@ -2,6 +2,7 @@
 // Plain data only: tensors cross as HostTensor (ArrayBuffers transferred where the sender owns
 // them), device-resident tensors as TensorRef handles, errors as {name, message, stack}.
 import type { DType, HostTensor, OutputLocation, ProfiledNode, SessionOptions } from './runtime.js';
+import type { ProviderReport } from '../../../shared/api.js';
 import type { ExplicitProvider, ProviderChoice } from './runtime-providers.js';
 
 /** A tensor kept in the worker (on the GPU for webgpu sessions): feed it to a run, read it, dispose it. */
@@ -35,6 +36,7 @@ export type Request =
   | { op: 'dispose'; refs: number[] }
   | { op: 'release'; handle: number }
   | { op: 'endProfiling'; handle: number }
+  | { op: 'probe' }
   | { op: 'close' };
 
 export type ResultOf<R extends Request> = R extends { op: 'load' }
@@ -45,7 +47,9 @@ export type ResultOf<R extends Request> = R extends { op: 'load' }
       ? HostTensor
       : R extends { op: 'endProfiling' }
         ? ProfiledNode[]
-        : null;
+        : R extends { op: 'probe' }
+          ? ProviderReport[]
+          : null;
 
 export interface WireError {
   name: string;

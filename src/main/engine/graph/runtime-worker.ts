@@ -1,9 +1,17 @@
-// The compute worker's entry (built as compute-worker.js; run from source with `--import tsx`).
+// The compute worker's entry (bundled as compute-worker.js; from source, ComputeWorker starts it through a tsx bootstrap).
 // It owns the ORT sessions of one device and handles requests strictly one at a time, so runs
 // on the device are serialised (concurrent WebGPU runs can segfault, RUNTIME.md), and its
 // session.run() blocks only this thread.
 import { parentPort } from 'node:worker_threads';
-import { createSession, DeviceTensor, readDevice, type Feed, type HostTensor, type RuntimeSession } from './runtime.js';
+import {
+  createSession,
+  DeviceTensor,
+  probeProviders,
+  readDevice,
+  type Feed,
+  type HostTensor,
+  type RuntimeSession,
+} from './runtime.js';
 import {
   buffersOf,
   isTensorRef,
@@ -94,6 +102,8 @@ async function handle(req: Request): Promise<{ value: unknown; transfer: ArrayBu
     }
     case 'endProfiling':
       return { value: await session(req.handle).endProfiling(), transfer: [] };
+    case 'probe':
+      return { value: await probeProviders(), transfer: [] };
     case 'close': {
       for (const r of [...kept.keys()]) dispose(r);
       for (const s of sessions.values()) await s.release();

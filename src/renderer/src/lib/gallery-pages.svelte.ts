@@ -1,8 +1,9 @@
 // The gallery's data for a virtualised grid: `total` from galleryQuery sizes the scroll
 // area, and pages of 100 items are fetched by offset as they scroll into view. A small
-// cache keeps the pages nearest the last one loaded; a refresh (after galleryChanged)
+// cache keeps the 30 pages nearest the last one loaded; a refresh (after galleryChanged)
 // keeps showing the old pages until their replacements arrive, so the grid never blinks.
 import { untrack } from 'svelte';
+import { SvelteMap } from 'svelte/reactivity';
 import type { GalleryItem, GalleryPage, GalleryQuery } from '../../../shared/api.js';
 
 export const pageSize = 100;
@@ -20,9 +21,13 @@ export class GalleryPages {
   /** Bumped by every refresh so views re-request what they show. */
   epoch = $state(0);
 
-  #pages = $state.raw(new Map<number, GalleryItem[]>());
-  #stale = new Set<number>();
-  #inflight = new Set<number>();
+  /** Page number -> its items; reactive per key, so a page arriving redraws only its cells. */
+  readonly #pages = new SvelteMap<number, GalleryItem[]>();
+  // Bookkeeping only, never rendered: plain collections on purpose.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  readonly #stale = new Set<number>();
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  readonly #inflight = new Set<number>();
   #generation = 0;
   #filter: GalleryFilter = {};
   readonly #fetch: (q: GalleryQuery) => Promise<GalleryPage>;
@@ -35,7 +40,7 @@ export class GalleryPages {
   setFilter(filter: GalleryFilter): void {
     this.#filter = filter;
     this.#generation++;
-    this.#pages = new Map();
+    this.#pages.clear();
     this.#stale.clear();
     this.#inflight.clear();
     this.ready = false;
@@ -86,9 +91,7 @@ export class GalleryPages {
     for (const [p, items] of this.#pages) {
       const i = items.findIndex((it) => it.id === item.id);
       if (i < 0) continue;
-      const next = new Map(this.#pages);
-      next.set(p, items.with(i, item));
-      this.#pages = next;
+      this.#pages.set(p, items.with(i, item));
       return;
     }
   }
@@ -99,18 +102,17 @@ export class GalleryPages {
     try {
       const page = await this.#fetch({ ...this.#filter, offset: p * pageSize, limit: pageSize });
       if (generation !== this.#generation) return;
-      const next = new Map(this.#pages);
-      next.set(p, page.items);
+      const pages = this.#pages;
+      pages.set(p, page.items);
       this.#stale.delete(p);
       // A changed total can leave pages past the end; drop them with the farthest ones.
       const lastPage = Math.max(0, Math.ceil(page.total / pageSize) - 1);
-      for (const key of [...next.keys()]) if (key > lastPage) next.delete(key);
-      while (next.size > maxPages) {
+      for (const key of [...pages.keys()]) if (key > lastPage) pages.delete(key);
+      while (pages.size > maxPages) {
         let far = p;
-        for (const key of next.keys()) if (Math.abs(key - p) > Math.abs(far - p)) far = key;
-        next.delete(far);
+        for (const key of pages.keys()) if (Math.abs(key - p) > Math.abs(far - p)) far = key;
+        pages.delete(far);
       }
-      this.#pages = next;
       this.total = page.total;
       this.ready = true;
       this.error = null;

@@ -20,6 +20,8 @@ export interface Toast {
 export const toasts = $state<{ list: Toast[] }>({ list: [] });
 
 let nextId = 1;
+// Timers are bookkeeping, never rendered.
+// eslint-disable-next-line svelte/prefer-svelte-reactivity
 const timers = new Map<number, ReturnType<typeof setTimeout>>();
 
 // Long enough to read two lines and reach the Undo button; errors wait for the user.

@@ -10,8 +10,9 @@ export interface IpcRendererEvent {
 
 export interface IpcRenderer {
   invoke(channel: string, ...args: unknown[]): Promise<unknown>;
-  on(channel: string, listener: (event: IpcRendererEvent, ...args: never[]) => void): this;
-  removeListener(channel: string, listener: (...args: never[]) => void): this;
+  // The preload listens on one channel whose messages are (event name, payload).
+  on(channel: string, listener: (event: IpcRendererEvent, name: string, payload: unknown) => void): this;
+  removeListener(channel: string, listener: (event: IpcRendererEvent, name: string, payload: unknown) => void): this;
 }
 
 export interface ContextBridge {

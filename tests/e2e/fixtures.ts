@@ -14,6 +14,8 @@ export interface StudioServer {
   dataDir: string;
   /** Everything the server wrote to stdout and stderr so far (shown when a test fails). */
   log(): string;
+  /** Stops the server now (it is stopped after the test anyway). */
+  stop(): Promise<void>;
 }
 
 const root = resolve(import.meta.dirname, '../..');
@@ -58,7 +60,7 @@ export const test = base.extend<{ server: StudioServer; studioPage: Page }>({
     const dataDir = await mkdtemp(join(tmpdir(), 'fstudio-e2e-'));
     const { child, url, log } = await startServer(dataDir);
     try {
-      await use({ url, dataDir, log });
+      await use({ url, dataDir, log, stop: () => stop(child) });
     } finally {
       await stop(child);
       if (testInfo.status !== testInfo.expectedStatus) await testInfo.attach('server.log', { body: log() });

@@ -133,7 +133,7 @@ export interface Protocol {
 
 export interface MenuItemConstructorOptions {
   label?: string;
-  role?: string;
+  role?: 'appMenu' | 'fileMenu' | 'editMenu' | 'viewMenu' | 'windowMenu' | 'help' | 'about' | 'quit';
   type?: 'normal' | 'separator' | 'submenu' | 'checkbox' | 'radio';
   accelerator?: string;
   click?: () => void;

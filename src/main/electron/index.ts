@@ -20,6 +20,7 @@ import {
 import { openStudio } from '../studio/index.js';
 import type { Studio } from '../studio/types.js';
 import { assetResponse } from './asset-protocol.js';
+import type { BrowserWindow as Window } from './electron-api.js';
 import { bindStudioIpc, EVENT_CHANNEL } from './ipc.js';
 import { ASSET_SCHEME, contentSecurityPolicy, externalLinkAllowed, isOurPage } from './security.js';
 
@@ -28,7 +29,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const devUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
 const appUrl = devUrl ?? pathToFileURL(path.join(here, '../renderer/index.html')).href;
 
-let win: BrowserWindow | null = null;
+let win: Window | null = null;
 
 // Must happen before `ready`: a standard, secure scheme behaves like https for the renderer
 // (relative URLs, fetch, CSP `img-src studio-asset:`).
@@ -51,7 +52,7 @@ function hardenContents(contents: WebContents): void {
   });
 }
 
-function createWindow(): BrowserWindow {
+function createWindow(): Window {
   const w = new BrowserWindow({
     width: 1280,
     height: 820,
@@ -93,8 +94,9 @@ function trustedSender(event: IpcMainInvokeEvent): boolean {
 }
 
 function setMenu(): void {
+  const appMenu: MenuItemConstructorOptions[] = process.platform === 'darwin' ? [{ role: 'appMenu' }] : [];
   const template: MenuItemConstructorOptions[] = [
-    ...(process.platform === 'darwin' ? [{ role: 'appMenu' }] : []),
+    ...appMenu,
     { role: 'fileMenu' },
     { role: 'editMenu' },
     { role: 'viewMenu' },

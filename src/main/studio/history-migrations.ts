@@ -77,6 +77,9 @@ export const migrations: readonly Migration[] = [
           prompt, negative, labels, note, tags, file, meta,
           tokenize = 'unicode61 remove_diacritics 2'
         );
+        -- Substring search for scripts written without spaces (Chinese, Japanese, Thai), which
+        -- unicode61 cannot split into words; only items whose text has such characters are here.
+        CREATE VIRTUAL TABLE search_unspaced USING fts5 (text, tokenize = 'trigram');
       `);
     },
   },

@@ -5,7 +5,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StudioError, type ImageMetadata, type RunKind } from '../../shared/api.js';
 import { LATEST_VERSION, migrations, type Migration } from './history-migrations.js';
-import { ftsMatch } from './fts.js';
+import { hasUnspacedScript, parseSearchText } from './fts.js';
 
 export interface RunInput {
   kind: RunKind;
@@ -198,6 +198,8 @@ export class History {
       setNote: p(`UPDATE runs SET note = ? WHERE id = (SELECT run_id FROM images WHERE id = ?)`),
       imagesOfRun: p(`SELECT id FROM images WHERE run_id = ?`),
       searchDelete: p(`DELETE FROM search WHERE rowid = ?`),
+      unspacedDelete: p(`DELETE FROM search_unspaced WHERE rowid = ?`),
+      unspacedInsert: p(`INSERT INTO search_unspaced (rowid, text) VALUES (?, ?)`),
       searchInsert: p(`INSERT INTO search (rowid, prompt, negative, labels, note, tags, file, meta)
                        VALUES (@id, @prompt, @negative, @labels, @note, @tags, @file, @meta)`),
       trash: p(`UPDATE images SET trashed_at = ?, trash_token = ? WHERE id = ? AND trashed_at IS NULL`),
@@ -341,15 +343,14 @@ export class History {
   /** Rewrites an image's row in the FTS index from its current sources. */
   reindex(id: number): void {
     const row = this.getImage(id);
-    this.s.searchDelete.run(id);
+    this.unindex(id);
     if (!row) return;
     const spec = (row.spec ?? {}) as Record<string, unknown>;
     const meta = row.metadata;
     const text = (v: unknown) => (typeof v === 'string' ? v : '');
     const labels = Array.isArray(spec.labels) ? spec.labels.filter((l) => typeof l === 'string').join(' ') : '';
     const params = meta ? Object.entries(meta.parameters).map(([k, v]) => `${k} ${v}`) : [];
-    this.s.searchInsert.run({
-      id,
+    const fields = {
       prompt: [meta?.prompt ?? text(spec.prompt), row.title].join('\n'),
       negative: meta?.negativePrompt ?? text(spec.negativePrompt),
       labels,
@@ -357,7 +358,15 @@ export class History {
       tags: this.tagsOf(id).join(' '),
       file: (row.fileName ?? '').replace(/[._-]+/g, ' ') + ' ' + (row.fileName ?? ''),
       meta: [meta && meta.source !== 'none' ? meta.source : '', ...params].join('\n'),
-    });
+    };
+    this.s.searchInsert.run({ id, ...fields });
+    const all = Object.values(fields).join('\n');
+    if (hasUnspacedScript(all)) this.s.unspacedInsert.run(id, all);
+  }
+
+  private unindex(id: number): void {
+    this.s.searchDelete.run(id);
+    this.s.unspacedDelete.run(id);
   }
 
   setFavourite(id: number, favourite: boolean): boolean {
@@ -431,7 +440,7 @@ export class History {
   /** Deletes the rows trashed under `token` for good; returns assets no image references now. */
   purge(token: string): AssetRow[] {
     return this.transaction(() => {
-      for (const { id } of this.s.trashed.all(token) as { id: number }[]) this.s.searchDelete.run(id);
+      for (const { id } of this.s.trashed.all(token) as { id: number }[]) this.unindex(id);
       this.s.deleteTrashed.run(token);
       this.s.emptyImportRuns.run();
       return this.dropUnreferencedAssets();
@@ -443,7 +452,7 @@ export class History {
     return this.transaction(() => {
       const ids = (this.s.imagesOfAsset.all(sha256) as { id: number }[]).map((r) => r.id);
       for (const id of ids) {
-        this.s.searchDelete.run(id);
+        this.unindex(id);
         this.s.deleteImage.run(id);
       }
       this.s.deleteAsset.run(sha256);
@@ -526,11 +535,20 @@ export class History {
       where.push('i.created_at <= @to');
       params.to = q.to;
     }
-    const match = q.text !== undefined ? ftsMatch(q.text) : null;
-    if (match !== null) {
+    const text = q.text !== undefined ? parseSearchText(q.text) : null;
+    if (text?.match) {
       where.push('i.id IN (SELECT rowid FROM search WHERE search MATCH @match)');
-      params.match = match;
+      params.match = text.match;
     }
+    text?.substrings.forEach((sub, k) => {
+      // Trigram index for 3+ characters; shorter ones scan the (small) table of unspaced-script items.
+      where.push(
+        [...sub].length >= 3
+          ? `i.id IN (SELECT rowid FROM search_unspaced WHERE search_unspaced MATCH @sub${k})`
+          : `i.id IN (SELECT rowid FROM search_unspaced WHERE instr(lower(text), @sub${k}) > 0)`,
+      );
+      params[`sub${k}`] = [...sub].length >= 3 ? `"${sub.replace(/"/g, '""')}"` : sub;
+    });
     const dir = q.sort === 'oldest' ? 'ASC' : 'DESC';
     const w = where.join(' AND ');
     return {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StudioError } from '../../../src/shared/api.js';
-import { ftsMatch } from '../../../src/main/studio/fts.js';
+import { ftsMatch, parseSearchText } from '../../../src/main/studio/fts.js';
 import { History, type HistoryQuery } from '../../../src/main/studio/history.js';
 import { LATEST_VERSION, migrations } from '../../../src/main/studio/history-migrations.js';
 import { openStudio } from '../../../src/main/studio/index.js';
@@ -182,22 +182,26 @@ describe('migrations', () => {
 describe('history store', () => {
   it('CRUD: runs, images, favourites, notes, tags, and FTS over prompt, note, tag and file name', () => {
     const h = History.open(join(root, 'crud.db'));
-    const [a, b, c] = seed(h, [
+    const [a, b, c, d] = seed(h, [
       { prompt: 'an astronaut riding a horse', fileName: 'space_horse.png', createdAt: 1000 },
       { prompt: 'a café in Paris at night', fileName: 'paris-cafe.jpg', createdAt: 2000 },
       { prompt: 'a bowl of fruit', kind: 'generate', createdAt: 3000 },
-    ]) as [number, number, number];
-    expect(h.query(page()).rows.map((r) => r.id)).toEqual([c, b, a]);
-    expect(h.query(page({ sort: 'oldest' })).rows.map((r) => r.id)).toEqual([a, b, c]);
+      { prompt: '富士山の夕焼け, mountain', createdAt: 500 },
+    ]) as [number, number, number, number];
+    expect(h.query(page()).rows.map((r) => r.id)).toEqual([c, b, a, d]);
+    expect(h.query(page({ sort: 'oldest' })).rows.map((r) => r.id)).toEqual([d, a, b, c]);
     expect(h.query(page({ text: 'astro' })).rows.map((r) => r.id)).toEqual([a]); // prefix match on the last token
     expect(h.query(page({ text: 'cafe' })).rows.map((r) => r.id)).toEqual([b]); // diacritics folded
+    expect(h.query(page({ text: '夕焼け' })).rows.map((r) => r.id)).toEqual([d]); // inside an unspaced run
+    expect(h.query(page({ text: 'の夕 mount' })).rows.map((r) => r.id)).toEqual([d]); // mixed with a prefix word
+    expect(h.query(page({ text: '夕焼け astronaut' })).total).toBe(0);
     expect(h.query(page({ text: 'space horse' })).rows.map((r) => r.id)).toEqual([a]); // file name words
     expect(h.query(page({ kind: 'generate' })).rows.map((r) => r.id)).toEqual([c]);
     expect(h.query(page({ from: 1500, to: 2500 })).rows.map((r) => r.id)).toEqual([b]);
 
     expect(h.setFavourite(b, true)).toBe(true);
     expect(h.query(page({ favourite: true })).rows.map((r) => r.id)).toEqual([b]);
-    expect(h.query(page({ favourite: false })).total).toBe(2);
+    expect(h.query(page({ favourite: false })).total).toBe(3);
 
     expect(h.setNote(c, 'remember the lighting')).toBe(true);
     expect(h.query(page({ text: 'lighting' })).rows.map((r) => r.id)).toEqual([c]);
@@ -210,17 +214,17 @@ describe('history store', () => {
 
     // Paging: total counts everything, the page holds at most `limit`.
     const p = h.query(page({ limit: 2, offset: 1 }));
-    expect(p.total).toBe(3);
+    expect(p.total).toBe(4);
     expect(p.rows.map((r) => r.id)).toEqual([b, a]);
 
     // Trash hides, untrash restores.
     const t = h.trash([a, b], 'tok-0000000000000000', 5000);
     expect(t.ids).toEqual([a, b]);
     expect(t.orphaned).toHaveLength(2);
-    expect(h.query(page()).rows.map((r) => r.id)).toEqual([c]);
+    expect(h.query(page()).rows.map((r) => r.id)).toEqual([c, d]);
     expect(h.query(page({ text: 'astronaut' })).total).toBe(0);
     expect(h.untrash('tok-0000000000000000').ids.sort()).toEqual([a, b].sort());
-    expect(h.query(page()).total).toBe(3);
+    expect(h.query(page()).total).toBe(4);
     h.close();
   });
 
@@ -266,6 +270,8 @@ describe('history store', () => {
     expect(ftsMatch('"red car" blue')).toBe('"red car" "blue"*');
     expect(ftsMatch('a"b')).toBe('"ab"*');
     expect(ftsMatch('!!! ...')).toBeNull();
+    expect(parseSearchText('富士山 red 夕焼け')).toEqual({ match: '"red"', substrings: ['富士山', '夕焼け'] });
+    expect(parseSearchText('red 夕焼け')).toEqual({ match: '"red"', substrings: ['夕焼け'] });
     expect(ftsMatch('')).toBeNull();
   });
 

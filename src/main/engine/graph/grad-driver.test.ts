@@ -84,6 +84,15 @@ describe('hand-checked gradients', () => {
     close(r.dw!, [4, 6, 8]);
   });
 
+  it('x ** 0 has gradient 0 even at x = 0; x ** 3 has 3x^2', async () => {
+    const b = new Builder();
+    const x = b.input('x', [2], 'float64');
+    const [d0, d3] = [grad(b, b.sum(b.pow(x, 0)), [x])[0]!, grad(b, b.sum(b.pow(x, 3)), [x])[0]!];
+    const r = await runGraph(b, { d0, d3 }, { x: f64([2], [0, -2]) });
+    close(r.d0!, [0, 0]);
+    close(r.d3!, [0, 12]);
+  });
+
   it('gather with a repeated index adds: x[[0, 2, 2]] -> dx = [1, 0, 2]', async () => {
     const b = new Builder();
     const x = b.input('x', [3], 'float64');

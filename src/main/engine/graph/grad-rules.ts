@@ -9,6 +9,12 @@
 //   NON_DIFFERENTIABLE: ReadonlySet<string>      ops whose outputs never carry a gradient (ArgMax, Equal, ...)
 //   GradRule, RuleContext                        the rule signature
 //   convWeightGrad(b, x, dy, kernel, attrs)      dW of a convolution, as a Conv over transposed tensors
+//
+// Conv's input gradient is a Conv with flipped, channel-swapped weights for stride 1 (faster kernels;
+// the flip of constant weights folds away) and ConvTranspose with matching pads/strides/dilations and
+// output_padding otherwise. Known limits: Pad modes other than 'constant', Resize
+// other than integer-scale nearest, gradients through LayerNormalization's Mean/InvStdDev outputs and
+// ReduceMax have no rule and fail with an error naming the op.
 
 import { type Builder, sliceRange } from './builder.js';
 import { type Attr, type Node, type Tensor, isFloat, sizeOf } from './ir.js';
@@ -169,7 +175,8 @@ function flippedConvInputGrad(
     kernel.map(() => -1),
   );
   const g = b.conv(dy, flipped, null, { pads, strides: a.strides, dilations: a.dilations, group: G });
-  if (g.shape.join() !== xShape.join()) throw new Error(`Conv: flipped-kernel gradient gave ${g}, want [${xShape.join(', ')}]`);
+  if (g.shape.join() !== xShape.join())
+    throw new Error(`Conv: flipped-kernel gradient gave ${g}, want [${xShape.join(', ')}]`);
   return g;
 }
 
@@ -215,6 +222,7 @@ export const RULES: Readonly<Record<string, GradRule>> = {
       if (p.kind === 'initializer' && p.size === 1) {
         const v = b.constValues(p)[0]!;
         if (v === 1) return dy;
+        if (v === 0) return b.zeros(x.shape, x.dtype); // x^0 = 1 (also at x = 0, where p x^(p-1) would be NaN)
         const d = v === 2 ? x : b.pow(x, b.scalar(v - 1, x.dtype));
         return b.mul(dy, b.mul(d, b.scalar(v, x.dtype)));
       }
@@ -455,7 +463,8 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     return [c.b.transpose(c.dy, inv)];
   },
   Concat: (c) => {
-    const axis = attrInt(c.node, 'axis', 0);
+    const rank = c.dy.rank;
+    const axis = (attrInt(c.node, 'axis', 0) + rank) % rank;
     let off = 0;
     return c.x.map((t, k) => {
       const len = t!.shape[axis]!;
@@ -471,16 +480,37 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     const ends = b.constValues(inp(c, 2));
     const axes = c.x[3] ? b.constValues(c.x[3]) : starts.map((_, k) => k);
     const steps = c.x[4] ? b.constValues(c.x[4]) : starts.map(() => 1);
-    // The gradient of a unit-step slice is a zero Pad back to the input's shape.
-    const pads = new Array<number>(2 * x.rank).fill(0);
-    axes.forEach((ax, k) => {
-      const a = ax < 0 ? ax + x.rank : ax;
-      if (steps[k] !== 1) throw new Error(`Slice: gradient only for step 1, got step ${steps[k]} (${c.node.name})`);
-      const r = sliceRange(x.shape[a]!, starts[k]!, ends[k]!, 1);
-      pads[a] = r.start;
-      pads[a + x.rank] = x.shape[a]! - r.start - r.length;
-    });
-    return [b.pad(dy, pads), null, null, null, null];
+    const r = x.rank;
+    const ranges = axes.map((ax, k) => ({
+      a: ax < 0 ? ax + r : ax,
+      step: steps[k]!,
+      ...sliceRange(x.shape[ax < 0 ? ax + r : ax]!, starts[k]!, ends[k]!, steps[k]!),
+    }));
+    if (ranges.some((q) => q.length === 0)) return [b.zeros(x.shape, x.dtype), null, null, null, null];
+    // Unit steps: the gradient is a zero Pad back to the input's shape.
+    const pads = new Array<number>(2 * r).fill(0);
+    let g = dy;
+    for (const q of ranges) {
+      let first = q.start;
+      let step = q.step;
+      if (step < 0) {
+        // Reversed (flips): reverse dy along the axis, then it is the ascending slice from the last index.
+        g = b.slice(g, [-1], [-(q.length + 1)], [q.a], [-1]);
+        first = q.start + (q.length - 1) * step;
+        step = -step;
+      }
+      if (step > 1) {
+        // Strided: put step-1 zeros after each element, [.., L, ..] -> [.., L, step, ..] -> [.., L*step, ..].
+        const spread = g.shape.map((d, k) => (k === q.a ? [d, 1] : [d])).flat();
+        const padSpread = new Array<number>(2 * (r + 1)).fill(0);
+        padSpread[r + 1 + q.a + 1] = step - 1;
+        const wide = g.shape.map((d, k) => (k === q.a ? d * step : d));
+        g = b.reshape(b.pad(b.reshape(g, spread), padSpread), wide);
+      }
+      pads[q.a] = first;
+      pads[q.a + r] = x.shape[q.a]! - first - g.shape[q.a]!; // may be negative: Pad crops the trailing zeros
+    }
+    return [b.pad(g, pads), null, null, null, null];
   },
   Gather: (c) => {
     const { b, dy } = c;

@@ -7,6 +7,9 @@
 //   const [dw] = grad(b, loss, [w]);
 //   const bytes = emitModel(b.graph, { outputs: { loss, dw } });   // run with runtime.ts createSession(bytes)
 //   assertModel(bytes);
+//
+// Test helpers (not re-exported here because they run graphs through runtime.ts): fdcheck.ts
+// (checkGradient: emitted gradient vs central differences of the forward graph; runGraph).
 
 export { Builder, broadcastShapes, dtypeCode, dtypeFromCode, sliceRange } from './builder.js';
 export type { ConvOptions, ConvTransposeOptions, GemmOptions, PadMode, TensorLike } from './builder.js';

@@ -264,6 +264,9 @@ function build(graph: Graph, opts: EmitOptions): Built {
     if (seen.has(name)) throw new Error(`emitModel: output name '${name}' given twice`);
     seen.add(name);
     const direct = name === t.name && t.kind === 'node' && !taken.has(t.name);
+    if (name === t.name && t.kind !== 'node') {
+      throw new Error(`emitModel: output '${name}' is the ${t.kind} itself; give the output another name`);
+    }
     if (!direct) {
       if (name !== t.name && graph.hasName(name)) {
         throw new Error(`emitModel: output name '${name}' is already a tensor or node name in the graph`);

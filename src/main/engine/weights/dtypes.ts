@@ -1,0 +1,178 @@
+// Tensors as the weight files hold them: a dtype (safetensors' names), a shape, and the raw
+// little-endian bytes, row-major and contiguous. Conversion to Float32Array is on request.
+
+export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
+
+export function isDType(s: unknown): s is DType {
+  return typeof s === 'string' && Object.hasOwn(DTYPE_SIZE, s);
+}
+
+/** One tensor of a state dict. `data` is exactly numel * itemsize bytes, little-endian, row-major. */
+export interface WeightTensor {
+  dtype: DType;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** A weight name with its dtype and shape, known before any data is read. */
+export interface TensorInfo {
+  dtype: DType;
+  shape: number[];
+}
+
+export type StateDict = Map<string, WeightTensor>;
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Throws unless every dimension is a non-negative integer and the element count is a safe integer. */
+export function checkShape(shape: readonly unknown[], what: string): number[] {
+  const out: number[] = [];
+  let n = 1;
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new Error(`${what}: invalid dimension ${String(d)} in shape [${shape.map(String).join(', ')}]`);
+    }
+    out.push(d);
+    n *= d;
+  }
+  if (!Number.isSafeInteger(n)) throw new Error(`${what}: shape [${out.join(', ')}] has too many elements`);
+  return out;
+}
+
+// Every half-precision bit pattern, decoded once (256 KiB): a table lookup is faster than bit twiddling.
+let f16Table: Float32Array | undefined;
+function halfTable(): Float32Array {
+  if (f16Table) return f16Table;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) t[h] = sign * frac * 2 ** -24;
+    else if (exp === 31) t[h] = frac ? NaN : sign * Infinity;
+    else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return (f16Table = t);
+}
+
+/** Decodes IEEE half-precision values (as raw 16-bit patterns) to float32. */
+export function halfToFloat32(bits: Uint16Array): Float32Array {
+  const t = halfTable();
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]!]!;
+  return out;
+}
+
+/** bfloat16 is the top half of a float32: shifting it back is exact. */
+export function bfloat16ToFloat32(bits: Uint16Array): Float32Array {
+  const out = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = bits[i]! << 16;
+  return new Float32Array(out.buffer);
+}
+
+/** A typed view of `bytes` when it is aligned for `size`-byte elements, else of an aligned copy. */
+function aligned(bytes: Uint8Array, size: number): ArrayBuffer {
+  if (bytes.byteOffset % size === 0 && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
+function view<T>(bytes: Uint8Array, size: number, make: (b: ArrayBuffer, off: number, n: number) => T): T {
+  const buf = aligned(bytes, size);
+  const off = buf === bytes.buffer ? bytes.byteOffset : 0;
+  return make(buf, off, bytes.byteLength / size);
+}
+
+/**
+ * The tensor's values as float32. F32 data that is suitably aligned is returned as a view (no copy);
+ * every other dtype is converted (F64 and I64 lose precision beyond float32's 24-bit mantissa).
+ */
+export function toFloat32(t: WeightTensor): Float32Array {
+  const b = t.data;
+  switch (t.dtype) {
+    case 'F32':
+      return view(b, 4, (buf, o, n) => new Float32Array(buf, o, n));
+    case 'F16':
+      return halfToFloat32(view(b, 2, (buf, o, n) => new Uint16Array(buf, o, n)));
+    case 'BF16':
+      return bfloat16ToFloat32(view(b, 2, (buf, o, n) => new Uint16Array(buf, o, n)));
+    case 'F64':
+      return Float32Array.from(view(b, 8, (buf, o, n) => new Float64Array(buf, o, n)));
+    case 'I64': {
+      const v = view(b, 8, (buf, o, n) => new BigInt64Array(buf, o, n));
+      const out = new Float32Array(v.length);
+      for (let i = 0; i < v.length; i++) out[i] = Number(v[i]!);
+      return out;
+    }
+    case 'I32':
+      return Float32Array.from(view(b, 4, (buf, o, n) => new Int32Array(buf, o, n)));
+    case 'I16':
+      return Float32Array.from(view(b, 2, (buf, o, n) => new Int16Array(buf, o, n)));
+    case 'I8':
+      return Float32Array.from(new Int8Array(b.buffer, b.byteOffset, b.byteLength));
+    case 'U8':
+    case 'BOOL':
+      return Float32Array.from(b);
+  }
+}
+
+/** The tensor's values as a typed array of its own dtype (F16/BF16 as raw Uint16 bit patterns). */
+export function typedArrayOf(
+  t: WeightTensor,
+):
+  | Float64Array
+  | Float32Array
+  | Uint16Array
+  | BigInt64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array {
+  const b = t.data;
+  switch (t.dtype) {
+    case 'F64':
+      return view(b, 8, (buf, o, n) => new Float64Array(buf, o, n));
+    case 'F32':
+      return view(b, 4, (buf, o, n) => new Float32Array(buf, o, n));
+    case 'F16':
+    case 'BF16':
+      return view(b, 2, (buf, o, n) => new Uint16Array(buf, o, n));
+    case 'I64':
+      return view(b, 8, (buf, o, n) => new BigInt64Array(buf, o, n));
+    case 'I32':
+      return view(b, 4, (buf, o, n) => new Int32Array(buf, o, n));
+    case 'I16':
+      return view(b, 2, (buf, o, n) => new Int16Array(buf, o, n));
+    case 'I8':
+      return new Int8Array(b.buffer, b.byteOffset, b.byteLength);
+    case 'U8':
+    case 'BOOL':
+      return b;
+  }
+}
+
+/** A contiguous F32 copy of `t` (the same object when it already is F32). */
+export function asFloat32Tensor(t: WeightTensor): WeightTensor {
+  if (t.dtype === 'F32') return t;
+  const f = toFloat32(t);
+  return { dtype: 'F32', shape: t.shape, data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) };
+}
+
+/** Node's little-endian check, once: every format here stores little-endian bytes. */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -157,7 +157,9 @@ test('when the server goes away the page says so, and calls fail with what to do
   await server.stop();
   await expect(page.getByRole('alert').filter({ hasText: 'Lost the connection to the studio server' })).toBeVisible();
   await app.searchFor('anything');
-  await expect(page.getByText(/Loading the gallery failed/)).toContainText('Check that the studio server is still running');
+  await expect(page.getByText(/Loading the gallery failed/)).toContainText(
+    'Check that the studio server is still running',
+  );
   await app.screenshot('server-gone');
   await app.nav('System').click();
   await expect(page.getByRole('alert').filter({ hasText: 'Checking the system failed' })).toContainText(

@@ -1,8 +1,7 @@
 // `fstudio doctor`: versions, execution providers tried for real, data folder, free disk;
 // `--gradcheck` also checks every gradient rule against finite differences on a provider.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { SystemInfo } from '../../shared/api.js';
+import { Provider, type SystemInfo } from '../../shared/api.js';
+import { formatGradcheckReport, runGradcheck } from '../engine/graph/gradcheck.js';
 import { CliError, formatBytes, printJson } from './output.js';
 import { callStudio, withStudio } from './studio-session.js';
 
@@ -34,31 +33,6 @@ export function formatSystemInfo(info: SystemInfo): string {
   return lines.join('\n');
 }
 
-const GRADCHECK = '../engine/graph/gradcheck.js';
-
-interface GradcheckModule {
-  runGradcheck(opts: { provider?: string }): Promise<unknown>;
-}
-
-async function gradcheck(opts: DoctorOptions): Promise<unknown> {
-  const source = fileURLToPath(new URL('../engine/graph/gradcheck.ts', import.meta.url));
-  if (!existsSync(source) && !existsSync(source.replace(/\.ts$/, '.js')))
-    throw new CliError(
-      'The gradient check is not available yet in this build (src/main/engine/graph/gradcheck.ts).',
-      2,
-    );
-  // A variable specifier: the engine module is optional while it is being written.
-  const mod = (await import(/* @vite-ignore */ GRADCHECK)) as GradcheckModule;
-  if (typeof mod.runGradcheck !== 'function') throw new CliError('gradcheck.ts does not export runGradcheck().', 2);
-  return mod.runGradcheck({ provider: opts.provider });
-}
-
-function describeReport(report: unknown): string {
-  if (report && typeof report === 'object' && typeof (report as { summary?: unknown }).summary === 'string')
-    return (report as { summary: string }).summary;
-  return JSON.stringify(report, null, 2);
-}
-
 export async function doctor(dataDir: string, opts: DoctorOptions): Promise<number> {
   const info = await withStudio(dataDir, (studio) => callStudio(studio, 'getSystemInfo', { probeProviders: true }));
   if (!opts.gradcheck) {
@@ -67,10 +41,12 @@ export async function doctor(dataDir: string, opts: DoctorOptions): Promise<numb
     return 0;
   }
   if (!opts.json) process.stdout.write(`${formatSystemInfo(info)}\n`);
-  const report = await gradcheck(opts);
+  const provider = Provider.exclude(['auto']).safeParse(opts.provider ?? 'cpu');
+  if (!provider.success)
+    throw new CliError(`Unknown provider "${opts.provider}": use one of cpu, webgpu, cuda, dml, coreml.`, 2);
+  const report = await runGradcheck({ provider: provider.data });
   if (opts.json) printJson({ system: info, gradcheck: report });
-  else
-    process.stdout.write(`\nGradient check${opts.provider ? ` on ${opts.provider}` : ''}\n${describeReport(report)}\n`);
-  const failed = Boolean(report && typeof report === 'object' && (report as { ok?: unknown }).ok === false);
+  else process.stdout.write(`\nGradient check on ${report.provider}\n${formatGradcheckReport(report)}\n`);
+  const failed = !report.passed;
   return failed ? 1 : 0;
 }

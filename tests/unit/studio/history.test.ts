@@ -254,6 +254,11 @@ describe('history store', () => {
       '   ',
       '🙂',
       '日本語',
+      '"富士',
+      '富"士山',
+      '夕焼け*',
+      '山 "',
+      'ab 夕焼け(',
       'x'.repeat(500),
     ];
     for (const text of nasty) expect(() => h.query(page({ text })), text).not.toThrow();

@@ -7,7 +7,8 @@
 //                     dtype?, shape?), scalar(v, dtype), ints(values) (int64 1-D), zeros/ones/full(shape, dtype, v)
 //   elementwise       add sub mul div pow min max (numbers are promoted to scalars of the other operand's dtype),
 //                     neg sqrt exp log sigmoid tanh erf asin relu abs sign reciprocal identity square,
-//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, l2Normalize(x, axis, eps), split(x, sizes, axis)
+//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, l2Normalize(x, axis, eps), split(x, sizes, axis),
+//                     adaptiveAvgPool2d(x, [oh, ow]), resizeBilinear(x, [oh, ow]) (PyTorch semantics, as MatMuls)
 //                     clip(x, min?, max?), cast(x, dtype), where(cond, a, b),
 //                     less greater equal lessOrEqual greaterOrEqual (bool), and or not
 //   linear algebra    matmul(a, b) (batched, broadcast, 1-D operands as numpy), gemm(a, b, c?, {alpha,beta,transA,transB}),
@@ -357,6 +358,61 @@ export class Builder {
   l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
     const ss = this.reduceSum(this.mul(x, x), [axis], true);
     return this.div(x, this.sqrt(this.max(ss, eps * eps)));
+  }
+
+  /**
+   * PyTorch's adaptive_avg_pool2d on [..., H, W]: output cell i averages rows floor(i H / oh) ..
+   * ceil((i + 1) H / oh) - 1. Done as two MatMuls with constant pooling matrices, so it has a gradient
+   * and runs on every provider whatever the (non-integer) ratio.
+   */
+  adaptiveAvgPool2d(x: Tensor, size: readonly [number, number]): Tensor {
+    const pool = (n: number, out: number): number[] => {
+      const m = new Array<number>(out * n).fill(0);
+      for (let i = 0; i < out; i++) {
+        const s = Math.floor((i * n) / out);
+        const e = Math.ceil(((i + 1) * n) / out);
+        for (let j = s; j < e; j++) m[i * n + j] = 1 / (e - s);
+      }
+      return m;
+    };
+    return this.resample2d(x, size, pool);
+  }
+
+  /**
+   * PyTorch's interpolate(mode='bilinear', align_corners=False, antialias=False) on [..., H, W], as two
+   * MatMuls with constant interpolation matrices (differentiable, portable).
+   */
+  resizeBilinear(x: Tensor, size: readonly [number, number]): Tensor {
+    const lin = (n: number, out: number): number[] => {
+      const m = new Array<number>(out * n).fill(0);
+      const scale = n / out;
+      for (let i = 0; i < out; i++) {
+        const src = Math.max(scale * (i + 0.5) - 0.5, 0);
+        const i0 = Math.min(Math.floor(src), n - 1);
+        const i1 = i0 < n - 1 ? i0 + 1 : i0;
+        const l1 = src - i0;
+        m[i * n + i0] += 1 - l1;
+        m[i * n + i1] += l1;
+      }
+      return m;
+    };
+    return this.resample2d(x, size, lin);
+  }
+
+  private resample2d(x: Tensor, size: readonly [number, number], matrix: (n: number, out: number) => number[]): Tensor {
+    if (x.rank < 2 || !isFloat(x.dtype)) throw new Error(`resample2d: needs a float tensor [..., H, W], got ${x}`);
+    const [H, W] = x.shape.slice(-2) as [number, number];
+    const [oh, ow] = size;
+    let y = x;
+    if (oh !== H) y = this.matmul(this.constant(matrix(H, oh), x.dtype, [oh, H]), y); // rows: A_h @ x
+    if (ow !== W) {
+      // columns: x @ A_w^T, with A_w^T laid out on the host
+      const a = matrix(W, ow);
+      const at = new Array<number>(W * ow);
+      for (let i = 0; i < ow; i++) for (let j = 0; j < W; j++) at[j * ow + i] = a[i * W + j]!;
+      y = this.matmul(y, this.constant(at, x.dtype, [W, ow]));
+    }
+    return y === x ? this.identity(x) : y;
   }
 
   /** Splits along axis into parts of the given sizes (Slices, so each part has the Slice rule). */

@@ -101,6 +101,33 @@ describe('hand-checked gradients', () => {
   });
 });
 
+describe('resampling composites match PyTorch by hand', () => {
+  it('resizeBilinear: [0, 1] -> 4 is [0, .25, .75, 1]; [0, 1, 2, 3] -> 2 is [.5, 2.5]', async () => {
+    const b = new Builder();
+    const x = b.input('x', [1, 2], 'float64');
+    const z = b.input('z', [1, 4], 'float64');
+    const r = await runGraph(
+      b,
+      { up: b.resizeBilinear(x, [1, 4]), down: b.resizeBilinear(z, [1, 2]) },
+      { x: f64([1, 2], [0, 1]), z: f64([1, 4], [0, 1, 2, 3]) },
+    );
+    close(r.up!, [0, 0.25, 0.75, 1]);
+    close(r.down!, [0.5, 2.5]);
+  });
+  it('adaptiveAvgPool2d: 5 -> 3 averages [0,1], [1,2,3], [3,4]; 3x3 -> 1x1 is the mean', async () => {
+    const b = new Builder();
+    const x = b.input('x', [1, 5], 'float64');
+    const s = b.input('s', [1, 1, 3, 3], 'float64');
+    const r = await runGraph(
+      b,
+      { p: b.adaptiveAvgPool2d(x, [1, 3]), m: b.adaptiveAvgPool2d(s, [1, 1]) },
+      { x: f64([1, 5], [1, 2, 3, 4, 5]), s: f64([1, 1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]) },
+    );
+    close(r.p!, [1.5, 3, 4.5]);
+    close(r.m!, [5]);
+  });
+});
+
 describe('markers', () => {
   it('stopGradient: d/dx sum(x * stop(x)) = x, not 2x', async () => {
     const b = new Builder();

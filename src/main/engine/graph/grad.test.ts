@@ -435,6 +435,10 @@ describe('composites built from ruled ops', () => {
   it('quickGelu (float32)', () => check('quickGelu', [[2, 5]], (b, [x]) => b.quickGelu(x!), f32));
   it('silu (float32)', () => check('silu', [[2, 5]], (b, [x]) => b.silu(x!), f32));
   it('l2Normalize', () => check('l2Normalize', [[3, 4]], (b, [x]) => b.l2Normalize(x!, -1)));
+  it('adaptiveAvgPool2d 7x5 -> 3x2', () =>
+    check('adaptiveAvgPool2d', [[1, 2, 7, 5]], (b, [x]) => b.adaptiveAvgPool2d(x!, [3, 2])));
+  it('resizeBilinear 3x4 -> 5x2', () =>
+    check('resizeBilinear', [[2, 1, 3, 4]], (b, [x]) => b.resizeBilinear(x!, [5, 2])));
   it('split', () => check('split', [[2, 7]], (b, [x]) => b.split(x!, [2, 4, 1], 1)));
   it('Gather with computed (runtime) indices', () =>
     check(

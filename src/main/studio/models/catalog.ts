@@ -59,7 +59,10 @@ export const CatalogEntry = z
     licence: z.string().min(1),
     homepage: z.string().url(),
     /** How the text runtime loads it (transformers.js dtype of the weights file). */
-    runtime: z.object({ library: z.literal('transformers.js'), dtype: z.string() }).strict().optional(),
+    runtime: z
+      .object({ library: z.literal('transformers.js'), dtype: z.string() })
+      .strict()
+      .optional(),
     files: z.array(CatalogFile).min(1),
     notes: z.string().optional(),
   })

@@ -54,12 +54,7 @@ export function hashFile(path: string, signal?: AbortSignal): Promise<FileHash> 
  * never held for more than one chunk). Used to restore the running hash of a resumed download,
  * whose state cannot cross to a worker.
  */
-export async function hashPrefixInto(
-  hash: Hash,
-  path: string,
-  length: number,
-  signal?: AbortSignal,
-): Promise<number> {
+export async function hashPrefixInto(hash: Hash, path: string, length: number, signal?: AbortSignal): Promise<number> {
   if (length <= 0) return 0;
   let n = 0;
   const stream = createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1 << 20, signal });

@@ -174,5 +174,23 @@ export function asFloat32Tensor(t: WeightTensor): WeightTensor {
   return { dtype: 'F32', shape: t.shape, data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) };
 }
 
-/** Node's little-endian check, once: every format here stores little-endian bytes. */
-export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export interface ReadOptions {
+  /** Convert the tensor to F32 (F16/BF16 exactly; F64/I64 rounded). */
+  float32?: boolean;
+}
+
+/**
+ * A checkpoint opened for lazy reading: names, dtypes and shapes are known up front, the bytes of a
+ * tensor are read from the file when asked for, so a 600 MB file is never held twice in memory.
+ */
+export interface WeightSource {
+  readonly format: 'safetensors' | 'torch-zip';
+  readonly path: string;
+  /** safetensors' `__metadata__`, or for torch files a few facts about the archive. */
+  readonly metadata: Readonly<Record<string, string>>;
+  names(): string[];
+  has(name: string): boolean;
+  info(name: string): TensorInfo;
+  read(name: string, opts?: ReadOptions): Promise<WeightTensor>;
+  close(): Promise<void>;
+}

@@ -1,7 +1,7 @@
 // Fetches what npm packages cannot ship, without ever failing `npm install`:
-//  - onnxruntime-node's CUDA provider files (Linux x64 only; NuGet), which .npmrc
-//    stops onnxruntime-node from fetching itself because its script aborts the
-//    whole install when offline;
+//  - onnxruntime-node's CUDA provider files (Linux x64 only; NuGet). package.json's
+//    allowScripts denies onnxruntime-node's own script (npm 11+) because it aborts the
+//    whole install when NuGet is unreachable; this runs the same download and only warns;
 //  - nothing for Electron: it is an optional dependency, so npm drops it (with a
 //    warning) when its binary cannot be downloaded, and `npm start` then says so.
 import { spawnSync } from 'node:child_process';

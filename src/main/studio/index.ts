@@ -40,33 +40,15 @@ import {
 } from './pngmeta.js';
 import { acquireFolderLock, type FolderLock } from './lock.js';
 import { SettingsStore } from './settings.js';
-import type { AssetVariant, Studio, StudioOptions } from './types.js';
+import type { AssetVariant, OpenReport, Studio, StudioOptions } from './types.js';
 
-export type { Studio, StudioOptions } from './types.js';
+export type { OpenReport, Studio, StudioOptions } from './types.js';
 
 export const DB_FILE = 'history.db';
 export const TRASH_DAYS = 30;
 const DAY = 24 * 3600 * 1000;
 
-/** What the open-time checks found and fixed. */
-export interface OpenReport {
-  quickCheck: string;
-  /**
-   * Whether this process ran the sweeps. They are skipped (and say why) when another process
-   * has the data folder open: its in-flight writes would look like crash leftovers.
-   */
-  sweep: 'done' | { skipped: string };
-  tempFilesRemoved: number;
-  orphanFilesRemoved: number;
-  orphanThumbsRemoved: number;
-  thumbsRebuilt: number;
-  /** Assets whose file had vanished: their images were removed from the gallery. */
-  missingFiles: { sha256: string; imageIds: number[] }[];
-  /** Files found in a trash folder for images that were live, moved back. */
-  restoredFromTrash: number;
-  trashPurged: number;
-}
-
+/** A Studio as openStudio makes it: with the report of its open-time checks always present. */
 export interface StudioService extends Studio {
   readonly openReport: OpenReport;
 }

@@ -10,6 +10,29 @@ export interface StudioOptions {
 
 export type AssetVariant = 'file' | 'thumb';
 
+/** What the open-time checks of the data folder found and fixed (for logs and `fstudio doctor`). */
+export interface OpenReport {
+  /** PRAGMA quick_check of the history database ('ok'; anything else refuses to open). */
+  quickCheck: string;
+  /**
+   * Whether this process ran the sweeps. They are skipped (and say why) when another process
+   * has the data folder open: its in-flight writes would look like crash leftovers.
+   */
+  sweep: 'done' | { skipped: string };
+  /** Temp files of writes cut short (a crash, a kill), deleted. */
+  tempFilesRemoved: number;
+  /** Asset files with no database row (written just before a crash), deleted. */
+  orphanFilesRemoved: number;
+  orphanThumbsRemoved: number;
+  thumbsRebuilt: number;
+  /** Assets whose file had vanished: their images were removed from the gallery. */
+  missingFiles: { sha256: string; imageIds: number[] }[];
+  /** Files found in a trash folder for images that were live, moved back. */
+  restoredFromTrash: number;
+  /** Trash batches older than 30 days emptied for good. */
+  trashPurged: number;
+}
+
 export interface Studio {
   readonly dataDir: string;
   /** One async function per StudioApi call; arguments already validated by the transport. */
@@ -20,5 +43,7 @@ export interface Studio {
    * inside the data folder; null for an unknown hash or variant.
    */
   assetFile(sha256: string, variant: AssetVariant): Promise<{ path: string; mime: string } | null>;
+  /** Set by openStudio; absent in test doubles. */
+  readonly openReport?: OpenReport;
   close(): Promise<void>;
 }

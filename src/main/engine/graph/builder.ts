@@ -391,8 +391,8 @@ export class Builder {
         const i0 = Math.min(Math.floor(src), n - 1);
         const i1 = i0 < n - 1 ? i0 + 1 : i0;
         const l1 = src - i0;
-        m[i * n + i0] += 1 - l1;
-        m[i * n + i1] += l1;
+        m[i * n + i0] = m[i * n + i0]! + (1 - l1);
+        m[i * n + i1] = m[i * n + i1]! + l1;
       }
       return m;
     };

@@ -1,0 +1,826 @@
+// Downloads of model files that survive real networks: a queue (two files at a time), per-file
+// and total progress (bytes, speed over a moving window, ETA), resume with HTTP Range into
+// <dest>.part, retries with exponential backoff and jitter, a stall detector that says so, cancel,
+// a free-space check before the first byte is asked for, SHA-256 computed while streaming,
+// Hugging Face's X-Linked-Etag checked, atomic rename into place, and the next mirror when one
+// fails, with every mirror's reason in the final message.
+//
+// LM Studio's most reported download problems are silent stalls and lost partial files; hence
+// the `stalled` state (shown after stallReportMs, the attempt aborted after stallTimeoutMs) and
+// the .part files that outlive a cancel, a crash or an update.
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { dirname } from 'node:path';
+import { hashPrefixInto } from './hash.js';
+
+export type FileState =
+  | 'queued'
+  | 'connecting'
+  | 'downloading'
+  | 'stalled'
+  | 'retrying'
+  | 'verifying'
+  | 'done'
+  | 'failed'
+  | 'skipped'
+  | 'cancelled';
+
+export interface DownloadSpec {
+  /** Unique within a job; shown in progress (e.g. "pytorch_model.bin"). */
+  name: string;
+  /** Mirrors, tried in order. */
+  urls: string[];
+  /** Final path; the download goes to `${dest}.part` and is renamed here once verified. */
+  dest: string;
+  /** Published SHA-256: the file must match it. */
+  sha256?: string;
+  /** Check the SHA-256 Hugging Face sends in X-Linked-Etag (LFS files) when a response has one. */
+  linkedEtag?: boolean;
+  /** Size from the catalog, for the free-space check before starting. */
+  size?: { bytes: number; approximate: boolean };
+  /** Failing on every mirror does not fail the job (the file is reported as skipped). */
+  optional?: boolean;
+}
+
+export type VerifiedBy = 'sha256' | 'hf-linked-etag' | 'none';
+
+export interface FileResult {
+  name: string;
+  dest: string;
+  sha256: string;
+  bytes: number;
+  /** The mirror it came from. */
+  url: string;
+  /** What the hash was checked against; 'none' means recorded, not verified. */
+  verifiedBy: VerifiedBy;
+}
+
+export interface MirrorFailure {
+  url: string;
+  reason: string;
+}
+
+export interface FileProgress {
+  name: string;
+  state: FileState;
+  /** Bytes on disk (resumed prefix included). */
+  bytes: number;
+  /** Total size when known (Content-Length / Content-Range / catalog). */
+  total: number | null;
+  /** Bytes per second over the moving window. */
+  speed: number;
+  etaSeconds: number | null;
+  url: string | null;
+  /** 1-based mirror index and count. */
+  mirror: number;
+  mirrors: number;
+  /** Consecutive failed attempts on this mirror + 1, and the limit. */
+  attempt: number;
+  maxAttempts: number;
+  /** Why it is stalled / retrying / failed, in words. */
+  message: string | null;
+}
+
+export interface JobProgress {
+  jobId: string;
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  files: FileProgress[];
+  bytes: number;
+  /** Sum of the file totals; null while any is unknown. */
+  total: number | null;
+  speed: number;
+  etaSeconds: number | null;
+  /** True while any file is stalled. */
+  stalled: boolean;
+  message: string | null;
+}
+
+export type DownloadErrorCode = 'cancelled' | 'disk-full' | 'failed';
+
+export class DownloadError extends Error {
+  constructor(
+    readonly code: DownloadErrorCode,
+    message: string,
+    /** Per file, what each mirror said (code 'failed'). */
+    readonly failures: { name: string; mirrors: MirrorFailure[] }[] = [],
+  ) {
+    super(message);
+    this.name = 'DownloadError';
+  }
+}
+
+export interface DownloaderOptions {
+  /** Files downloaded at once across all jobs. */
+  concurrency?: number;
+  /** Attempts per mirror before moving to the next (attempts that received bytes do not count). */
+  maxAttempts?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** No bytes for this long: progress says `stalled`. */
+  stallReportMs?: number;
+  /** No bytes for this long: the attempt is aborted and retried. */
+  stallTimeoutMs?: number;
+  speedWindowMs?: number;
+  /** Minimum time between progress events (state changes are always sent). */
+  progressIntervalMs?: number;
+  maxRedirects?: number;
+  /** Free bytes on the volume holding `dir` (a test injects a full disk). */
+  freeSpace?: (dir: string) => Promise<number>;
+  /** Bytes to leave free beyond what the files need. */
+  reserveBytes?: number;
+  now?: () => number;
+  random?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  userAgent?: string;
+}
+
+export async function statfsFreeSpace(dir: string): Promise<number> {
+  // The folder may not exist yet: ask about the nearest ancestor that does.
+  let d = dir;
+  for (;;) {
+    try {
+      const s = await statfs(d);
+      return s.bavail * s.bsize;
+    } catch (e) {
+      const up = dirname(d);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || up === d) throw e;
+      d = up;
+    }
+  }
+}
+
+function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** "abc…" with quotes and a W/ prefix removed; a 64-hex value is an LFS file's SHA-256. */
+export function parseLinkedEtag(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  const s = v
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1')
+    .toLowerCase();
+  return /^[0-9a-f]{64}$/.test(s) ? s : undefined;
+}
+
+// ---------- one attempt's failure, classified ----------
+type Next = 'retry' | 'next-mirror' | 'restart';
+class AttemptFailure extends Error {
+  constructor(
+    readonly next: Next,
+    message: string,
+    /** Wait before retrying (429/503 Retry-After), else backoff. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+class StallError extends Error {}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+interface Opened {
+  res: http.IncomingMessage;
+  linkedEtag?: string;
+  linkedSize?: number;
+}
+
+/** GET with redirects followed (bounded); the linked etag comes from the first response that has one. */
+async function openUrl(
+  url: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  maxRedirects: number,
+): Promise<Opened> {
+  let current = url;
+  let linkedEtag: string | undefined;
+  let linkedSize: number | undefined;
+  for (let hop = 0; ; hop++) {
+    const u = new URL(current);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new AttemptFailure('next-mirror', `unsupported URL scheme ${u.protocol}`);
+    const lib = u.protocol === 'https:' ? https : http;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = lib.get(u, { headers, signal, agent: false }, resolve);
+      req.on('error', reject);
+    });
+    linkedEtag ??= parseLinkedEtag(res.headers['x-linked-etag']);
+    if (linkedSize === undefined) {
+      const s = Number(res.headers['x-linked-size']);
+      if (Number.isSafeInteger(s) && s > 0) linkedSize = s;
+    }
+    const status = res.statusCode ?? 0;
+    if (REDIRECTS.has(status)) {
+      res.resume();
+      const location = res.headers.location;
+      if (!location) throw new AttemptFailure('next-mirror', `HTTP ${status} redirect without a Location header`);
+      if (hop >= maxRedirects) throw new AttemptFailure('next-mirror', `more than ${maxRedirects} redirects`);
+      current = new URL(location, current).toString();
+      continue;
+    }
+    return { res, linkedEtag, linkedSize };
+  }
+}
+
+function retryAfterMs(h: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(h) ? h[0] : h;
+  if (!v) return undefined;
+  const secs = Number(v);
+  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
+}
+
+/** Where a resumable download stands; lets If-Range refuse a prefix of a file that changed. */
+interface PartMeta {
+  url: string;
+  etag?: string;
+  lastModified?: string;
+  linkedEtag?: string;
+  total?: number;
+}
+
+const partOf = (dest: string) => `${dest}.part`;
+const metaOf = (dest: string) => `${dest}.part.json`;
+
+async function readPartMeta(dest: string): Promise<PartMeta | null> {
+  try {
+    return JSON.parse(await readFile(metaOf(dest), 'utf8')) as PartMeta;
+  } catch {
+    return null;
+  }
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(value));
+  await rename(tmp, path);
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes per second over the last `windowMs`. */
+class SpeedMeter {
+  private samples: [number, number][] = [];
+  constructor(
+    private readonly windowMs: number,
+    private readonly now: () => number,
+  ) {}
+  add(totalReceived: number): void {
+    const t = this.now();
+    this.samples.push([t, totalReceived]);
+    while (this.samples.length > 2 && t - this.samples[0]![0] > this.windowMs) this.samples.shift();
+  }
+  reset(): void {
+    this.samples = [];
+  }
+  speed(): number {
+    if (this.samples.length < 2) return 0;
+    const [t0, b0] = this.samples[0]!;
+    const [t1, b1] = this.samples.at(-1)!;
+    const dt = Math.max(1, this.now() - t0, t1 - t0);
+    return ((b1 - b0) * 1000) / dt;
+  }
+}
+
+interface FileTask {
+  spec: DownloadSpec;
+  progress: FileProgress;
+  signal: AbortSignal;
+  emit: (force: boolean) => void;
+}
+
+// ---------- the downloader ----------
+
+export interface JobHandle {
+  id: string;
+  /** Resolves with one result per file that was downloaded (skipped optional files are left out). */
+  done: Promise<FileResult[]>;
+  /** Stops the job; the .part files stay for a later resume unless `discard`. */
+  cancel(discard?: boolean): void;
+  progress(): JobProgress;
+}
+
+export class Downloader {
+  private readonly o: Required<DownloaderOptions>;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private seq = 0;
+
+  constructor(options: DownloaderOptions = {}) {
+    this.o = {
+      concurrency: 2,
+      maxAttempts: 5,
+      backoffBaseMs: 1000,
+      backoffMaxMs: 30_000,
+      stallReportMs: 10_000,
+      stallTimeoutMs: 30_000,
+      speedWindowMs: 5_000,
+      progressIntervalMs: 250,
+      maxRedirects: 8,
+      freeSpace: statfsFreeSpace,
+      reserveBytes: 64 * 1024 * 1024,
+      now: () => performance.now(),
+      random: Math.random,
+      sleep: defaultSleep,
+      userAgent: 'FoundationStudio',
+      ...options,
+    };
+    if (this.o.stallTimeoutMs < this.o.stallReportMs) this.o.stallTimeoutMs = this.o.stallReportMs;
+  }
+
+  /** Queues a set of files as one job (a model pull). */
+  enqueue(
+    specs: DownloadSpec[],
+    opts: { jobId?: string; onProgress?: (p: JobProgress) => void; signal?: AbortSignal } = {},
+  ): JobHandle {
+    const id = opts.jobId ?? `download-${++this.seq}`;
+    const ctl = new AbortController();
+    if (opts.signal) {
+      if (opts.signal.aborted) ctl.abort(opts.signal.reason);
+      else opts.signal.addEventListener('abort', () => ctl.abort(opts.signal!.reason), { once: true });
+    }
+    let discard = false;
+    const files: FileProgress[] = specs.map((s) => ({
+      name: s.name,
+      state: 'queued',
+      bytes: 0,
+      total: s.size && !s.size.approximate ? s.size.bytes : null,
+      speed: 0,
+      etaSeconds: null,
+      url: null,
+      mirror: 0,
+      mirrors: s.urls.length,
+      attempt: 0,
+      maxAttempts: this.o.maxAttempts,
+      message: null,
+    }));
+    let jobState: JobProgress['state'] = 'queued';
+    let jobMessage: string | null = null;
+    const snapshot = (): JobProgress => {
+      const bytes = files.reduce((a, f) => a + f.bytes, 0);
+      const total = files.every((f) => f.total !== null || f.state === 'skipped')
+        ? files.reduce((a, f) => a + (f.total ?? 0), 0)
+        : null;
+      const speed = files.reduce((a, f) => a + f.speed, 0);
+      return {
+        jobId: id,
+        state: jobState,
+        files: files.map((f) => ({ ...f })),
+        bytes,
+        total,
+        speed,
+        etaSeconds: total !== null && speed > 0 ? Math.max(0, total - bytes) / speed : null,
+        stalled: files.some((f) => f.state === 'stalled'),
+        message: jobMessage,
+      };
+    };
+    let last = -Infinity;
+    const emit = (force: boolean) => {
+      if (!opts.onProgress) return;
+      const t = this.o.now();
+      if (!force && t - last < this.o.progressIntervalMs) return;
+      last = t;
+      try {
+        opts.onProgress(snapshot());
+      } catch (e) {
+        console.error('[downloads] progress listener failed:', e);
+      }
+    };
+
+    const run = async (): Promise<FileResult[]> => {
+      emit(true);
+      await this.checkFreeSpace(specs, ctl.signal);
+      jobState = 'running';
+      emit(true);
+      const settled = await Promise.allSettled(
+        specs.map((spec, i) =>
+          this.slot(ctl.signal, () => this.downloadFile({ spec, progress: files[i]!, signal: ctl.signal, emit })),
+        ),
+      );
+      if (ctl.signal.aborted) throw cancelled(ctl.signal);
+      const results: FileResult[] = [];
+      const failures: { name: string; mirrors: MirrorFailure[] }[] = [];
+      const other: Error[] = [];
+      settled.forEach((s, i) => {
+        const spec = specs[i]!;
+        if (s.status === 'fulfilled') results.push(s.value);
+        else if (s.reason instanceof DownloadError && s.reason.code === 'failed') {
+          if (spec.optional) {
+            files[i]!.state = 'skipped';
+            files[i]!.message = `optional file not available: ${s.reason.message}`;
+          } else failures.push(...s.reason.failures);
+        } else other.push(s.reason as Error);
+      });
+      if (other.length) throw other[0];
+      if (failures.length) {
+        const lines = failures.flatMap((f) => [
+          `${f.name}: every mirror failed:`,
+          ...f.mirrors.map((m, k) => `  ${k + 1}. ${m.url} — ${m.reason}`),
+        ]);
+        throw new DownloadError('failed', lines.join('\n'), failures);
+      }
+      return results;
+    };
+
+    const done = run().then(
+      (r) => {
+        jobState = 'done';
+        emit(true);
+        return r;
+      },
+      async (e: unknown) => {
+        const err = e instanceof DownloadError ? e : new DownloadError('failed', (e as Error).message);
+        jobState = err.code === 'cancelled' ? 'cancelled' : 'failed';
+        jobMessage = err.message;
+        if (err.code === 'cancelled') {
+          for (const f of files) if (f.state !== 'done' && f.state !== 'skipped') f.state = 'cancelled';
+          if (discard)
+            await Promise.all(
+              specs.map((s) => Promise.all([rm(partOf(s.dest), { force: true }), rm(metaOf(s.dest), { force: true })])),
+            );
+        }
+        emit(true);
+        throw err;
+      },
+    );
+    return {
+      id,
+      done,
+      cancel: (d = false) => {
+        discard ||= d;
+        ctl.abort(new DownloadError('cancelled', 'The download was cancelled.'));
+      },
+      progress: snapshot,
+    };
+  }
+
+  /** At most `concurrency` files at once; a finished file hands its slot straight to the next waiter. */
+  private async slot<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    if (this.running < this.o.concurrency) this.running++;
+    else
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = this.waiting.indexOf(wake);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(cancelled(signal));
+        };
+        this.waiting.push(wake);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    try {
+      if (signal.aborted) throw cancelled(signal);
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  /** Refuses before any request when the files (less what is already in .part files) do not fit. */
+  private async checkFreeSpace(specs: DownloadSpec[], signal: AbortSignal): Promise<void> {
+    const byDir = new Map<string, number>();
+    for (const s of specs) {
+      if (!s.size) continue;
+      const have = await sizeOf(partOf(s.dest));
+      const dir = dirname(s.dest);
+      byDir.set(dir, (byDir.get(dir) ?? 0) + Math.max(0, s.size.bytes - have));
+    }
+    for (const [dir, need] of byDir) {
+      if (signal.aborted) throw cancelled(signal);
+      await this.requireSpace(dir, need);
+    }
+  }
+
+  private async requireSpace(dir: string, need: number): Promise<void> {
+    const free = await this.o.freeSpace(dir);
+    if (free < need + this.o.reserveBytes)
+      throw new DownloadError(
+        'disk-full',
+        `Not enough free disk space in ${dir}: the download needs ${formatBytes(need)} ` +
+          `(plus ${formatBytes(this.o.reserveBytes)} kept free) but only ${formatBytes(free)} is free. ` +
+          `Free some space or choose another data folder, then pull again (finished parts are kept).`,
+      );
+  }
+
+  /** One file across its mirrors; resolves once it is verified and in place. */
+  private async downloadFile(task: FileTask): Promise<FileResult> {
+    const { spec, progress, signal } = task;
+    await mkdir(dirname(spec.dest), { recursive: true });
+    const failures: MirrorFailure[] = [];
+    for (let m = 0; m < spec.urls.length; m++) {
+      const url = spec.urls[m]!;
+      progress.mirror = m + 1;
+      progress.url = url;
+      try {
+        return await this.fromMirror(task, url);
+      } catch (e) {
+        if (signal.aborted) throw cancelled(signal);
+        if (e instanceof DownloadError) throw e; // disk full: no mirror helps
+        const reason = (e as Error).message;
+        failures.push({ url, reason });
+        progress.message = `${reason}${m + 1 < spec.urls.length ? ' — trying the next mirror' : ''}`;
+        task.emit(true);
+      }
+    }
+    progress.state = 'failed';
+    progress.speed = 0;
+    progress.etaSeconds = null;
+    task.emit(true);
+    const err = new DownloadError(
+      'failed',
+      `${spec.name}: every mirror failed: ${failures.map((f, k) => `(${k + 1}) ${f.url} — ${f.reason}`).join('; ')}`,
+      [{ name: spec.name, mirrors: failures }],
+    );
+    throw err;
+  }
+
+  /** Attempts on one mirror, with backoff; throws the last reason when this mirror is given up. */
+  private async fromMirror(task: FileTask, url: string): Promise<FileResult> {
+    const { progress, signal } = task;
+    let failuresInARow = 0;
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      progress.attempt = failuresInARow + 1;
+      let received = 0;
+      try {
+        return await this.attempt(task, url, (n) => (received += n));
+      } catch (e) {
+        if (signal.aborted) throw cancelled(signal);
+        if (e instanceof DownloadError) throw e;
+        const f =
+          e instanceof AttemptFailure
+            ? e
+            : e instanceof StallError
+              ? new AttemptFailure('retry', e.message)
+              : new AttemptFailure('retry', connectionReason(e));
+        if (f.next === 'next-mirror') throw f;
+        if (f.next === 'restart') {
+          // The partial file was unusable (416 with another size, a changed file): start over at once.
+          await rm(partOf(task.spec.dest), { force: true });
+          await rm(metaOf(task.spec.dest), { force: true });
+          progress.bytes = 0;
+          if (attempts > this.o.maxAttempts * 4) throw new Error(`gave up after ${attempts} restarts: ${f.message}`);
+          continue;
+        }
+        // An attempt that brought bytes was progress, not failure: keep going without using up tries.
+        failuresInARow = received > 0 ? 1 : failuresInARow + 1;
+        if (failuresInARow >= this.o.maxAttempts || attempts >= this.o.maxAttempts * 20)
+          throw new Error(`${f.message} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`);
+        const wasStalled = progress.state === 'stalled';
+        const backoff = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (failuresInARow - 1));
+        const delay = f.retryAfterMs ?? backoff * (0.5 + 0.5 * this.o.random());
+        progress.state = 'retrying';
+        progress.speed = 0;
+        progress.etaSeconds = null;
+        progress.attempt = failuresInARow + 1;
+        progress.message = `${wasStalled ? 'stalled' : f.message} — retrying (attempt ${failuresInARow + 1}/${this.o.maxAttempts})`;
+        task.emit(true);
+        await this.o.sleep(delay, signal).catch(() => {
+          throw cancelled(signal);
+        });
+      }
+    }
+  }
+
+  private async attempt(task: FileTask, url: string, onBytes: (n: number) => void): Promise<FileResult> {
+    const { spec, progress } = task;
+    const part = partOf(spec.dest);
+    const ctl = new AbortController();
+    const onJobAbort = () => ctl.abort(task.signal.reason);
+    if (task.signal.aborted) throw cancelled(task.signal);
+    task.signal.addEventListener('abort', onJobAbort, { once: true });
+
+    const meter = new SpeedMeter(this.o.speedWindowMs, this.o.now);
+    let lastByteAt = this.o.now();
+    let stallTimer: NodeJS.Timeout | undefined;
+    const armStall = () => {
+      clearTimeout(stallTimer);
+      lastByteAt = this.o.now();
+      stallTimer = setTimeout(() => {
+        progress.state = 'stalled';
+        progress.speed = 0;
+        progress.etaSeconds = null;
+        progress.message = `no data for ${Math.round(this.o.stallReportMs / 1000)} s`;
+        task.emit(true);
+        stallTimer = setTimeout(
+          () =>
+            ctl.abort(
+              new StallError(`stalled: no data for ${Math.round((this.o.now() - lastByteAt) / 1000)} s from ${url}`),
+            ),
+          this.o.stallTimeoutMs - this.o.stallReportMs,
+        );
+      }, this.o.stallReportMs);
+    };
+
+    let fh: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      // Resume: restore the running hash from what is already on disk.
+      const meta = await readPartMeta(spec.dest);
+      let offset = await sizeOf(part);
+      const hash: Hash = createHash('sha256');
+      if (offset > 0) {
+        progress.state = 'verifying';
+        progress.bytes = offset;
+        progress.message = `re-reading ${formatBytes(offset)} already downloaded`;
+        task.emit(true);
+        const n = await hashPrefixInto(hash, part, offset, ctl.signal);
+        if (n !== offset) throw new AttemptFailure('restart', 'the partial file changed while it was read');
+      }
+
+      progress.state = 'connecting';
+      progress.message = null;
+      task.emit(true);
+      armStall();
+      const headers: Record<string, string> = { 'User-Agent': this.o.userAgent, 'Accept-Encoding': 'identity' };
+      if (offset > 0) {
+        headers.Range = `bytes=${offset}-`;
+        // Only the same URL's validator means anything; another mirror's etag would always differ.
+        if (meta && meta.url === url && (meta.etag || meta.lastModified))
+          headers['If-Range'] = (meta.etag ?? meta.lastModified)!;
+      }
+      const { res, linkedEtag, linkedSize } = await openUrl(url, headers, ctl.signal, this.o.maxRedirects);
+      armStall();
+      const status = res.statusCode ?? 0;
+      let total: number | null = null;
+      if (status === 416) {
+        res.resume();
+        const m = /\/(\d+)\s*$/.exec(String(res.headers['content-range'] ?? ''));
+        const size = m ? Number(m[1]) : null;
+        if (offset > 0 && size === offset) {
+          // The .part is already the whole file (a crash between the last byte and the rename).
+          total = size;
+        } else throw new AttemptFailure('restart', `HTTP 416: the partial file (${formatBytes(offset)}) does not fit`);
+      } else if (status === 206) {
+        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
+        if (!m || Number(m[1]) !== offset) {
+          res.resume();
+          throw new AttemptFailure('restart', `HTTP 206 with an unexpected Content-Range "${res.headers['content-range']}"`);
+        }
+        total = m[3] === '*' ? null : Number(m[3]);
+      } else if (status === 200) {
+        if (offset > 0) {
+          // The server ignored the Range (or If-Range said the file changed): start over cleanly.
+          offset = 0;
+        }
+        const len = Number(res.headers['content-length']);
+        total = Number.isSafeInteger(len) && len >= 0 ? len : null;
+      } else {
+        res.resume();
+        const text = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+        if (status === 404 || status === 410) throw new AttemptFailure('next-mirror', text);
+        if (status === 408 || status === 429 || status >= 500)
+          throw new AttemptFailure('retry', text, retryAfterMs(res.headers['retry-after']));
+        throw new AttemptFailure('next-mirror', text);
+      }
+      total ??= linkedSize ?? null;
+      progress.total = total ?? (spec.size && !spec.size.approximate ? spec.size.bytes : null);
+      if (total !== null && !spec.size) await this.requireSpace(dirname(spec.dest), total - offset);
+
+      const restartHash = status === 200;
+      const running = restartHash ? createHash('sha256') : hash;
+      if (status !== 416) {
+        await writeJsonAtomic(metaOf(spec.dest), {
+          url,
+          etag: headerString(res.headers.etag),
+          lastModified: headerString(res.headers['last-modified']),
+          linkedEtag,
+          total: total ?? undefined,
+        } satisfies PartMeta);
+        fh = await open(part, restartHash ? 'w' : 'a');
+        progress.state = 'downloading';
+        progress.bytes = offset;
+        progress.message = null;
+        meter.add(0);
+        task.emit(true);
+        let got = 0;
+        for await (const chunk of res as AsyncIterable<Buffer>) {
+          armStall();
+          if (progress.state === 'stalled') {
+            progress.state = 'downloading';
+            progress.message = null;
+            task.emit(true);
+          }
+          await fh.write(chunk);
+          running.update(chunk);
+          got += chunk.length;
+          onBytes(chunk.length);
+          progress.bytes = offset + got;
+          meter.add(got);
+          progress.speed = meter.speed();
+          progress.etaSeconds =
+            progress.total !== null && progress.speed > 0
+              ? Math.max(0, progress.total - progress.bytes) / progress.speed
+              : null;
+          task.emit(false);
+        }
+        clearTimeout(stallTimer);
+        await fh.sync();
+        await fh.close();
+        fh = undefined;
+        if (total !== null && offset + got !== total)
+          throw new AttemptFailure(
+            'retry',
+            `the connection closed after ${formatBytes(offset + got)} of ${formatBytes(total)}`,
+          );
+      }
+      clearTimeout(stallTimer);
+
+      // Verify, then move into place.
+      progress.state = 'verifying';
+      progress.speed = 0;
+      progress.etaSeconds = null;
+      task.emit(true);
+      const sha256 = running.digest('hex');
+      const bytes = await sizeOf(part);
+      const etag = linkedEtag ?? meta?.linkedEtag;
+      let verifiedBy: VerifiedBy = 'none';
+      const reject = async (what: string, expected: string) => {
+        await rm(part, { force: true });
+        await rm(metaOf(spec.dest), { force: true });
+        progress.bytes = 0;
+        throw new AttemptFailure(
+          'next-mirror',
+          `checksum mismatch: the file's SHA-256 is ${sha256} but ${what} says ${expected}; the download was deleted`,
+        );
+      };
+      if (spec.sha256) {
+        if (sha256 !== spec.sha256) await reject('the catalog', spec.sha256);
+        verifiedBy = 'sha256';
+      }
+      if (spec.linkedEtag && etag) {
+        if (sha256 !== etag) await reject("the server's X-Linked-Etag", etag);
+        if (verifiedBy === 'none') verifiedBy = 'hf-linked-etag';
+      }
+      await rename(part, spec.dest);
+      await rm(metaOf(spec.dest), { force: true });
+      progress.state = 'done';
+      progress.bytes = bytes;
+      progress.total = bytes;
+      progress.message = null;
+      task.emit(true);
+      return { name: spec.name, dest: spec.dest, sha256, bytes, url, verifiedBy };
+    } catch (e) {
+      const reason = ctl.signal.reason as unknown;
+      if (reason instanceof StallError) throw reason;
+      throw e;
+    } finally {
+      clearTimeout(stallTimer);
+      task.signal.removeEventListener('abort', onJobAbort);
+      await fh?.close().catch(() => {});
+    }
+  }
+}
+
+function headerString(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
+}
+
+function cancelled(signal: AbortSignal): DownloadError {
+  const r = signal.reason as unknown;
+  return r instanceof DownloadError ? r : new DownloadError('cancelled', 'The download was cancelled.');
+}
+
+function connectionReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const code = err.code ? `${err.code}: ` : '';
+  return `connection error (${code}${err.message})`;
+}

@@ -197,3 +197,34 @@ test('a corrupt file in a batch gets a clear error while the rest import', async
   await app.expectCount(3);
   await app.screenshot('import-errors');
 });
+
+test('a large import shows its progress batch by batch', async ({ studioPage: page }) => {
+  const app = new StudioApp(page);
+  const files = await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => ({
+      name: `batch-${i}.png`,
+      mimeType: 'image/png',
+      buffer: await makePng({ seed: 800 + i }),
+    })),
+  );
+  // Hold the second batch at the network until the progress bar has been seen.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let calls = 0;
+  await page.route('**/api/importImages', async (route) => {
+    if (++calls === 2) await gate;
+    await route.continue();
+  });
+  await app.importFiles(files);
+  const progress = page.getByRole('progressbar', { name: /Importing/ });
+  await expect(progress).toBeVisible();
+  await expect(progress).toHaveAttribute('value', '16');
+  await expect(progress).toHaveAttribute('max', '20');
+  await expect(page.getByRole('button', { name: 'Import images…' })).toBeDisabled();
+  await app.screenshot('import-progress');
+  release();
+  await expect(app.notifications).toContainText('Imported 20 images.');
+  await expect(progress).toBeHidden();
+  await app.expectCount(20);
+  expect(calls).toBe(2);
+});

@@ -15,17 +15,16 @@ const child = join(__dirname, 'crash-child.ts');
 const dataDir = mkdtempSync(join(tmpdir(), 'fs-crash-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+type Mode = 'random' | 'mid-temp' | 'after-asset-rename' | 'mid-trash';
+
 /**
- * Runs the child until it has reported `after` imported files, then SIGKILLs it `jitterMs`
- * later (in the middle of the next file's decode, write or insert, wherever that lands).
+ * Runs the child and SIGKILLs it: in 'random' mode `jitterMs` after it has reported `after`
+ * imported files (wherever in the next file's decode, write or insert that lands); in the
+ * other modes as soon as it says it stalled at its injected point (see crash-child.ts).
  */
-function importThenKill(
-  seedBase: number,
-  after: number,
-  jitterMs: number,
-): Promise<{ signal: string | null; progress: number }> {
+function importThenKill(seedBase: number, mode: Mode, after: number, jitterMs: number): Promise<{ progress: number }> {
   return new Promise((done, fail) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', child, dataDir, String(seedBase)], {
+    const p = spawn(process.execPath, ['--import', 'tsx', child, dataDir, String(seedBase), mode], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -39,12 +38,14 @@ function importThenKill(
       buf = lines.pop()!;
       for (const line of lines) {
         if (line.startsWith('progress')) progress++;
-        if (progress === after) setTimeout(() => p.kill('SIGKILL'), jitterMs);
+        if (mode === 'random' && line.startsWith('progress') && progress === after)
+          setTimeout(() => p.kill('SIGKILL'), jitterMs);
+        if (mode !== 'random' && line === 'stall') p.kill('SIGKILL');
       }
     });
     p.on('error', fail);
     p.on('exit', (code, signal) =>
-      signal === 'SIGKILL' ? done({ signal, progress }) : fail(new Error(`child exited with ${code}: ${stderr}`)),
+      signal === 'SIGKILL' ? done({ progress }) : fail(new Error(`child was not killed (exit ${code}): ${stderr}`)),
     );
   });
 }
@@ -64,28 +65,41 @@ function filesUnder(dir: string): string[] {
 it('survives kill -9 in the middle of a large import', { timeout: 240_000 }, async () => {
   const reports: OpenReport[] = [];
   // Kill points: after a few files, mid-batch (a delete may be under way), and later with no pause at all.
-  // One file takes ~20-200 ms here (decode, thumbnail, two fsynced writes, insert), so these
-  // delays spread the kills over all of its phases.
-  const plan = [
-    { after: 4, jitter: 3 },
-    { after: 11, jitter: 20 },
-    { after: 23, jitter: 30 },
-    { after: 17, jitter: 42 },
-    { after: 8, jitter: 55 },
-    { after: 30, jitter: 70 },
+  // Injected kill points first (each must leave the leftover it is named for), then random
+  // ones: one file takes ~20-200 ms here (decode, thumbnail, two fsynced writes, insert), so
+  // these delays spread the kills over all of its phases.
+  const plan: { mode: Mode; after?: number; jitter?: number; expect?: Partial<Record<keyof OpenReport, number>> }[] = [
+    { mode: 'mid-temp', expect: { tempFilesRemoved: 1 } },
+    { mode: 'after-asset-rename', expect: { orphanFilesRemoved: 1 } },
+    { mode: 'mid-trash' },
+    { mode: 'random', after: 4, jitter: 3 },
+    { mode: 'random', after: 11, jitter: 20 },
+    { mode: 'random', after: 23, jitter: 30 },
+    { mode: 'random', after: 17, jitter: 42 },
+    { mode: 'random', after: 8, jitter: 55 },
   ];
   let seedBase = 0;
-  for (const { after, jitter } of plan) {
-    const r = await importThenKill(seedBase, after, jitter);
-    expect(r.signal).toBe('SIGKILL');
+  let listed = 0;
+  for (const step of plan) {
+    const r = await importThenKill(seedBase, step.mode, step.after ?? 0, step.jitter ?? 0);
     seedBase += 1000;
 
     const s = await openStudio({ dataDir });
     reports.push(s.openReport);
-    expect(s.openReport.quickCheck).toBe('ok');
+    expect(s.openReport).toMatchObject({ quickCheck: 'ok', sweep: 'done' });
+    for (const [k, v] of Object.entries(step.expect ?? {}))
+      expect(s.openReport[k as keyof OpenReport], `${step.mode}: ${k}`).toBe(v);
     // Every listed item has its file, with the content its name promises, and a thumbnail.
     const page = await s.handlers.galleryQuery({ sort: 'newest', offset: 0, limit: 500 });
-    expect(page.total).toBeGreaterThan(0);
+    // What the child reported imported is listed, less the one it deletes after each batch of 10.
+    // The kill may land after a commit and before the line that reports it: one more import
+    // than reported, or a delete that is done (a mid-trash delete is: its rows were marked).
+    const sureDeletes = Math.floor(Math.max(0, r.progress - 1) / 10); // a later batch had started
+    const maybeDeletes = Math.floor(r.progress / 10);
+    expect(page.total, step.mode).toBeGreaterThanOrEqual(listed + r.progress - maybeDeletes);
+    expect(page.total, step.mode).toBeLessThanOrEqual(listed + r.progress + 1 - sureDeletes);
+    if (step.mode === 'mid-trash') expect(page.total).toBe(listed + 10 - 1);
+    listed = page.total;
     for (const item of page.items) {
       const f = await s.assetFile(item.sha256, 'file');
       expect(f, `file of item ${item.id}`).not.toBeNull();

@@ -7,8 +7,6 @@
 //                     dtype?, shape?), scalar(v, dtype), ints(values) (int64 1-D), zeros/ones/full(shape, dtype, v)
 //   elementwise       add sub mul div pow min max (numbers are promoted to scalars of the other operand's dtype),
 //                     neg sqrt exp log sigmoid tanh erf asin relu abs sign reciprocal identity square,
-//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, l2Normalize(x, axis, eps), split(x, sizes, axis),
-//                     adaptiveAvgPool2d(x, [oh, ow]), resizeBilinear(x, [oh, ow]) (PyTorch semantics, as MatMuls)
 //                     clip(x, min?, max?), cast(x, dtype), where(cond, a, b),
 //                     less greater equal lessOrEqual greaterOrEqual (bool), and or not
 //   linear algebra    matmul(a, b) (batched, broadcast, 1-D operands as numpy), gemm(a, b, c?, {alpha,beta,transA,transB}),
@@ -16,14 +14,19 @@
 //   normalisation     softmax(x, axis=-1), layerNorm(x, scale, bias?, {axis=-1, epsilon=1e-5}) (LayerNormalization op),
 //                     groupNorm(x, groups, scale, bias, epsilon=1e-5) (decomposed: Reshape + ReduceMean ..., never
 //                     the GroupNormalization op, which ORT's WebGPU provider lacks)
-//   reductions        reduceSum(x, axes?, keepdims=false), reduceMean(x, axes?, keepdims=false), reduceMax (no grad),
-//                     sum(x), mean(x) (to a scalar), argMax/argMin(x, axis, keepdims=true) (int64, no gradient)
+//   reductions        reduceSum(x, axes?, keepdims=false), reduceMean(x, axes?, keepdims=false), reduceMax(...),
+//                     sum(x), mean(x) (to a scalar), sumTo(t, shape) (undo a broadcast),
+//                     argMax/argMin(x, axis, keepdims=true) (int64, no gradient)
 //   shape             reshape(x, shape) (-1 allowed, resolved statically), transpose(x, perm?), concat(xs, axis),
 //                     slice(x, starts, ends, axes?, steps?), gather(x, indices, axis=0), pad(x, pads, {mode, value}),
 //                     expand(x, shape), squeeze(x, axes), unsqueeze(x, axes), upsample(x, scales) (Resize nearest,
 //                     integer scales), scatterElementsAdd(data, indices, updates, axis)
+//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, l2Normalize(x, axis, eps), split(x, sizes, axis),
+//                     adaptiveAvgPool2d(x, [oh, ow]), resizeBilinear(x, [oh, ow]) (PyTorch semantics, as MatMuls),
+//                     resampleSeparable(x, rows[oh][H], cols[ow][W]) (any separable filter as two MatMuls)
 //   gradient markers  stopGradient(x), straightThrough(forward, backward) (forward value, backward gradient path)
-//   helpers           constValues(t) (numbers of an initializer), broadcastShapes(...shapes)
+//   escape hatch      node(opType, inputs, outputSpecs, attrs) (any op; grad() fails naming it if it has no rule)
+//   helpers           constValues(t) (numbers of an initializer), broadcastShapes(...shapes), sliceRange(...)
 //
 // Every shape-like operand (Reshape's shape, ReduceSum's axes, Slice's starts, ...) is an int64 initializer
 // computed here, so shapes stay static and grad.ts can read them back with constValues().
@@ -399,20 +402,32 @@ export class Builder {
     return this.resample2d(x, size, lin);
   }
 
-  private resample2d(x: Tensor, size: readonly [number, number], matrix: (n: number, out: number) => number[]): Tensor {
-    if (x.rank < 2 || !isFloat(x.dtype)) throw new Error(`resample2d: needs a float tensor [..., H, W], got ${x}`);
+  /**
+   * A separable linear resampling of the last two axes: y = R x C^T with R = rows [oh][H] and C =
+   * cols [ow][W] given as weight rows (any filter: bilinear, bicubic, Lanczos, box, reflect-padded edges
+   * folded into the weights). Two MatMuls with constants, so it has a gradient on every provider.
+   */
+  resampleSeparable(x: Tensor, rows: readonly (readonly number[])[], cols: readonly (readonly number[])[]): Tensor {
+    if (x.rank < 2 || !isFloat(x.dtype))
+      throw new Error(`resampleSeparable: needs a float tensor [..., H, W], got ${x}`);
     const [H, W] = x.shape.slice(-2) as [number, number];
-    const [oh, ow] = size;
-    let y = x;
-    if (oh !== H) y = this.matmul(this.constant(matrix(H, oh), x.dtype, [oh, H]), y); // rows: A_h @ x
-    if (ow !== W) {
-      // columns: x @ A_w^T, with A_w^T laid out on the host
-      const a = matrix(W, ow);
-      const at = new Array<number>(W * ow);
-      for (let i = 0; i < ow; i++) for (let j = 0; j < W; j++) at[j * ow + i] = a[i * W + j]!;
-      y = this.matmul(y, this.constant(at, x.dtype, [W, ow]));
+    if (rows.some((r) => r.length !== H) || cols.some((c) => c.length !== W)) {
+      throw new Error(`resampleSeparable: weight rows must have length H=${H} (rows) and W=${W} (cols)`);
     }
-    return y === x ? this.identity(x) : y;
+    const oh = rows.length;
+    const ow = cols.length;
+    const y = this.matmul(this.constant(rows.flat(), x.dtype, [oh, H]), x); // [..., oh, W]
+    const ct = new Array<number>(W * ow);
+    for (let i = 0; i < ow; i++) for (let j = 0; j < W; j++) ct[j * ow + i] = cols[i]![j]!;
+    return this.matmul(y, this.constant(ct, x.dtype, [W, ow])); // [..., oh, ow]
+  }
+
+  private resample2d(x: Tensor, size: readonly [number, number], matrix: (n: number, out: number) => number[]): Tensor {
+    if (x.rank < 2) throw new Error(`resample2d: needs [..., H, W], got ${x}`);
+    const [H, W] = x.shape.slice(-2) as [number, number];
+    const asRows = (m: number[], n: number, out: number) =>
+      Array.from({ length: out }, (_, i) => m.slice(i * n, (i + 1) * n));
+    return this.resampleSeparable(x, asRows(matrix(H, size[0]), H, size[0]), asRows(matrix(W, size[1]), W, size[1]));
   }
 
   /** Splits along axis into parts of the given sizes (Slices, so each part has the Slice rule). */

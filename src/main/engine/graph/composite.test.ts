@@ -44,6 +44,31 @@ describe('composite gradients', () => {
       sample: samplers.uniform(-0.5, 0.5),
     }));
 
+  it('at working sizes in float32: 64-channel 32x32 decoder stage, directional derivatives', () =>
+    checkGradient({
+      label: 'decoder stage 64ch 32x32 f32',
+      dtype: 'float32',
+      h: 1e-2,
+      tol: 1e-2,
+      jacobianMax: 0,
+      shapes: [[1, 64, 32, 32]],
+      wrt: [0],
+      build: (b, [x]) => {
+        const r = rng(3);
+        const w = (shape: number[], scale: number) =>
+          b.constant(
+            Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => scale * (2 * r() - 1)),
+            'float32',
+            shape,
+          );
+        const h = b.groupNorm(x!, 32, w([64], 1), w([64], 0.1));
+        const a = b.conv(b.silu(h), w([64, 64, 3, 3], 0.05), w([64], 0.1), { pads: [1, 1, 1, 1] });
+        const up = b.upsample(b.add(x!, a), [1, 1, 2, 2]);
+        return b.conv(up, w([8, 64, 3, 3], 0.05), null, { pads: [1, 1, 1, 1] });
+      },
+      sample: samplers.normal(),
+    }));
+
   const attention = (b: Builder, [x, g, beta, wq, wk, wv, wo]: Tensor[], heads: number, causal: boolean) => {
     const [T, D] = x!.shape as [number, number];
     const hd = D / heads;

@@ -182,15 +182,39 @@ describe('driver behaviour', () => {
   it('names a missing rule', () => {
     const b = new Builder();
     const x = b.input('x', [2, 3], 'float64');
-    expect(() => grad(b, b.sum(b.reduceMax(x, [1])), [x])).toThrow(/no gradient rule for op 'ReduceMax'/);
+    const [y] = b.node('Sin', [x], [{ name: 'sin', dtype: 'float64', shape: [2, 3] }]);
+    expect(() => grad(b, b.sum(y!), [x])).toThrow(/no gradient rule for op 'Sin' \(node Sin\)/);
   });
 
-  it('refuses the gradient of a reflect Pad, naming it', () => {
+  it('refuses what a rule does not cover, naming the op', () => {
     const b = new Builder();
     const x = b.input('x', [2, 3], 'float64');
-    expect(() => grad(b, b.sum(b.pad(x, [0, 1, 0, 1], { mode: 'reflect' })), [x])).toThrow(
-      /Pad: gradient only for mode 'constant'/,
+    expect(() => grad(b, b.sum(b.pad(x, [0, -1, 0, 1], { mode: 'reflect' })), [x])).toThrow(
+      /Pad: no gradient for negative pads in mode 'reflect'/,
     );
+    const [, mean] = b.layerNorm(x, b.input('g', [3], 'float64')).producer!.outputs;
+    expect(() => grad(b, b.sum(b.cast(mean!, 'float64')), [x])).toThrow(
+      /LayerNormalization: no gradient through the Mean/,
+    );
+  });
+
+  it('ReduceMax splits the gradient between tied maxima, by hand', async () => {
+    const b = new Builder();
+    const x = b.input('x', [2, 3], 'float64');
+    const [dx] = grad(b, b.sum(b.reduceMax(x, [1])), [x]);
+    close((await runGraph(b, { dx: dx! }, { x: f64([2, 3], [1, 5, 5, 7, 0, 1]) })).dx!, [0, 0.5, 0.5, 1, 0, 0]);
+  });
+
+  it('reflect Pad folds the mirrored strip back, by hand', async () => {
+    const b = new Builder();
+    const x = b.input('x', [4], 'float64');
+    // reflect pads (2, 1): [x2, x1, x0, x1, x2, x3, x2]
+    const y = b.pad(x, [2, 1], { mode: 'reflect' });
+    const w = b.constant([1, 10, 100, 1000, 10000, 100000, 1e6], 'float64');
+    const [dx] = grad(b, b.sum(b.mul(y, w)), [x]);
+    const r = await runGraph(b, { y, dx: dx! }, { x: f64([4], [1, 2, 3, 4]) });
+    close(r.y!, [3, 2, 1, 2, 3, 4, 3]);
+    close(r.dx!, [100, 10 + 1000, 1 + 10000 + 1e6, 100000]);
   });
 
   it('refuses integer wrt and losses', () => {
@@ -213,6 +237,14 @@ describe('driver behaviour', () => {
     close(r.dy!, [4, -4, 0]); // 2y
     close(r.dx!, [8, -8, 0]); // 8x
     close(r.dx2!, [Math.E, 1 / Math.E, 1]);
+  });
+
+  it('differentiates with respect to a weight stored as an initializer', async () => {
+    const b = new Builder();
+    const x = b.input('x', [3], 'float64');
+    const w = b.param('w', { dtype: 'float64', dims: [3], data: Float64Array.from([1, 2, 3]) });
+    const [dw] = grad(b, b.sum(b.mul(b.mul(x, w), w)), [w]);
+    close((await runGraph(b, { dw: dw! }, { x: f64([3], [1, -1, 2]) })).dw!, [2, -4, 12]); // 2 x w
   });
 
   it('uses a given seed instead of ones', async () => {

@@ -12,9 +12,9 @@
 //
 // Conv's input gradient is a Conv with flipped, channel-swapped weights for stride 1 (faster kernels;
 // the flip of constant weights folds away) and ConvTranspose with matching pads/strides/dilations and
-// output_padding otherwise. Known limits: Pad modes other than 'constant', Resize
-// other than integer-scale nearest, gradients through LayerNormalization's Mean/InvStdDev outputs and
-// ReduceMax have no rule and fail with an error naming the op.
+// output_padding otherwise. Known limits (each fails with an error naming the op): Resize other than
+// integer-scale nearest, gradients through LayerNormalization's Mean/InvStdDev outputs, negative pads in
+// reflect/edge Pad, and every op absent from the table.
 
 import { type Builder, sliceRange } from './builder.js';
 import { type Attr, type Node, type Tensor, isFloat, sizeOf } from './ir.js';
@@ -177,6 +177,57 @@ function flippedConvInputGrad(
   const g = b.conv(dy, flipped, null, { pads, strides: a.strides, dilations: a.dilations, group: G });
   if (g.shape.join() !== xShape.join())
     throw new Error(`Conv: flipped-kernel gradient gave ${g}, want [${xShape.join(', ')}]`);
+  return g;
+}
+
+/**
+ * Gradient of a reflect / edge Pad, one axis at a time: the centre of dy, plus the padded strips folded
+ * back onto the cells they copied (reflect: mirrored, without the edge cell; edge: summed onto the edge).
+ */
+function foldPadded(
+  b: Builder,
+  dy: Tensor,
+  xShape: readonly number[],
+  pads: readonly number[],
+  mode: 'reflect' | 'edge',
+  node: Node,
+): Tensor {
+  const r = xShape.length;
+  let g = dy;
+  for (let a = 0; a < r; a++) {
+    const pb = pads[a]!;
+    const pe = pads[a + r]!;
+    const n = xShape[a]!;
+    if (pb < 0 || pe < 0) throw new Error(`Pad: no gradient for negative pads in mode '${mode}' (${node.name})`);
+    if (pb === 0 && pe === 0) continue;
+    const along = (t: Tensor, lo: number, hi: number) => {
+      const p = new Array<number>(2 * r).fill(0);
+      p[a] = lo;
+      p[a + r] = hi;
+      return b.pad(t, p);
+    };
+    const flip = (t: Tensor) => b.slice(t, [-1], [-(t.shape[a]! + 1)], [a], [-1]);
+    let centre = b.slice(g, [pb], [pb + n], [a]);
+    if (pb > 0) {
+      const left = b.slice(g, [0], [pb], [a]); // copies of x[pb], ..., x[1] (reflect) or x[0] (edge)
+      if (mode === 'reflect') {
+        if (pb >= n) throw new Error(`Pad: reflect pads must be smaller than the axis (${node.name})`);
+        centre = b.add(centre, along(flip(left), 1, n - 1 - pb));
+      } else {
+        centre = b.add(centre, along(b.reduceSum(left, [a], true), 0, n - 1));
+      }
+    }
+    if (pe > 0) {
+      const right = b.slice(g, [pb + n], [pb + n + pe], [a]); // copies of x[n-2], ..., x[n-1-pe] (reflect)
+      if (mode === 'reflect') {
+        if (pe >= n) throw new Error(`Pad: reflect pads must be smaller than the axis (${node.name})`);
+        centre = b.add(centre, along(flip(right), n - 1 - pe, 1));
+      } else {
+        centre = b.add(centre, along(b.reduceSum(right, [a], true), n - 1, 0));
+      }
+    }
+    g = centre;
+  }
   return g;
 }
 
@@ -413,6 +464,18 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     const count = axes.reduce((s, a) => s * x.shape[a]!, 1);
     return [b.expand(b.div(keep ? dy : b.reshape(dy, kept), count), x.shape)];
   },
+  ReduceMax: (c) => {
+    const { b, dy, node } = c;
+    const x = inp(c, 0);
+    const keep = attrInt(node, 'keepdims', 1) === 1;
+    const axes = (attrInts(node, 'axes') ?? range(0, x.rank)).map((a) => (a < 0 ? a + x.rank : a));
+    const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
+    const y = keep ? c.y[0]! : b.reshape(c.y[0]!, kept);
+    const g = keep ? dy : b.reshape(dy, kept);
+    // The gradient goes to the maxima, split evenly between ties.
+    const hit = b.cast(b.equal(x, y), x.dtype);
+    return [b.mul(hit, b.div(g, b.reduceSum(hit, axes, true)))];
+  },
   Softmax: (c) => {
     const { b, dy, node } = c;
     const y = c.y[0]!;
@@ -540,10 +603,11 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     const { b, dy, node } = c;
     const x = inp(c, 0);
     const mode = attrStr(node, 'mode', 'constant');
-    if (mode !== 'constant') throw new Error(`Pad: gradient only for mode 'constant', got '${mode}' (${node.name})`);
     if (c.needs(2)) throw new Error(`Pad: no gradient for the constant value (${node.name})`);
     const pads = b.constValues(inp(c, 1));
     const r = x.rank;
+    if (mode === 'reflect' || mode === 'edge') return [foldPadded(b, dy, x.shape, pads, mode, node), null, null];
+    if (mode !== 'constant') throw new Error(`Pad: no gradient for mode '${mode}' (${node.name})`);
     // Crop what was padded, then zero-pad what was cropped (negative pads).
     const crop = b.slice(
       dy,

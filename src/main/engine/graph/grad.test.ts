@@ -14,7 +14,7 @@ type Build = (b: Builder, xs: Tensor[]) => Tensor | Tensor[];
 const check = async (label: string, shapes: number[][], build: Build, opts: Partial<GradCheckSpec> = {}) => {
   await checkGradient({ label, shapes, build, ...opts });
 };
-const F32_LINEAR = { dtype: 'float32', h: 1, tol: 1e-3 } as const;
+const F32_LINEAR = { dtype: 'float32', h: 1, tol: 1e-3, jacobianMax: 400 } as const;
 const pos = samplers.positive();
 
 afterAll(() => console.log(`worst gradient error per op (max of directional and Jacobian):\n${worstErrorReport()}`));
@@ -377,6 +377,14 @@ describe('shape ops', () => {
     check('Pad', [[3, 4]], (b, [x]) => b.pad(x!, pads, { value: 0.5 })),
   );
   it.each([
+    ['reflect', [1, 0, 2, 3]],
+    ['reflect', [0, 3, 1, 0]],
+    ['edge', [2, 1, 0, 3]],
+    ['edge', [0, 0, 1, 0]],
+  ] as const)('Pad %s %j', (mode, pads) => check('Pad', [[3, 4]], (b, [x]) => b.pad(x!, pads, { mode })));
+  it('Pad reflect on 4-D (both spatial axes)', () =>
+    check('Pad', [[1, 2, 3, 3]], (b, [x]) => b.pad(x!, [0, 0, 2, 1, 0, 0, 1, 2], { mode: 'reflect' })));
+  it.each([
     [[3], [2, 3]],
     [
       [2, 1],
@@ -390,6 +398,13 @@ describe('shape ops', () => {
   ])('Expand %j to %j', (s, to) => check('Expand', [s], (b, [x]) => b.expand(x!, to)));
   it('Squeeze', () => check('Squeeze', [[2, 1, 3, 1]], (b, [x]) => b.squeeze(x!, [1, -1])));
   it('Unsqueeze', () => check('Unsqueeze', [[2, 3]], (b, [x]) => b.unsqueeze(x!, [0, 3])));
+  it.each([
+    [[3, 4], [1], false],
+    [[2, 3, 4], [0, 2], true],
+    [[5], undefined, false],
+  ])('ReduceMax %j axes %j keepdims %s', (s, axes, keep) =>
+    check('ReduceMax', [s], (b, [x]) => b.reduceMax(x!, axes, keep)),
+  );
   it('ArgMax and ArgMin pass no gradient (and are not an error)', () =>
     check('ArgMax/ArgMin', [[3, 4]], (b, [x]) => {
       const am = b.cast(b.argMax(x!, 1, true), 'float64');

@@ -45,6 +45,10 @@ describe('ModelProto', () => {
     expect(m.graph.initializer ?? []).toEqual([]);
     expect(m.graph.input!.map((v) => v.name)).toEqual(['x']);
     expect(decodeModel(emitModel(b.graph, { outputs: [y, unused] })).graph.node).toHaveLength(2);
+    const w2 = b.param('w2', { dtype: 'float32', dims: [1], data: Float32Array.from([2]) });
+    const z = b.mul(w2, w2);
+    expect(decodeModel(emitModel(b.graph, { outputs: [z] })).graph.input!.map((v) => v.name)).toEqual(['x']);
+    expect(decodeModel(emitModel(b.graph, { outputs: [z], keepUnusedInputs: false })).graph.input ?? []).toEqual([]);
   });
 
   it('renames outputs through Identity nodes without clashing, and refuses a clash', async () => {

@@ -320,6 +320,7 @@ interface FileTask {
   progress: FileProgress;
   signal: AbortSignal;
   emit: (force: boolean) => void;
+  onFile?: (r: FileResult) => void | Promise<void>;
 }
 
 // ---------- the downloader ----------
@@ -364,7 +365,13 @@ export class Downloader {
   /** Queues a set of files as one job (a model pull). */
   enqueue(
     specs: DownloadSpec[],
-    opts: { jobId?: string; onProgress?: (p: JobProgress) => void; signal?: AbortSignal } = {},
+    opts: {
+      jobId?: string;
+      onProgress?: (p: JobProgress) => void;
+      /** Called once each file is verified and in place (record its hash here). */
+      onFile?: (r: FileResult) => void | Promise<void>;
+      signal?: AbortSignal;
+    } = {},
   ): JobHandle {
     const id = opts.jobId ?? `download-${++this.seq}`;
     const ctl = new AbortController();
@@ -427,7 +434,9 @@ export class Downloader {
       emit(true);
       const settled = await Promise.allSettled(
         specs.map((spec, i) =>
-          this.slot(ctl.signal, () => this.downloadFile({ spec, progress: files[i]!, signal: ctl.signal, emit })),
+          this.slot(ctl.signal, () =>
+            this.downloadFile({ spec, progress: files[i]!, signal: ctl.signal, emit, onFile: opts.onFile }),
+          ),
         ),
       );
       if (ctl.signal.aborted) throw cancelled(ctl.signal);
@@ -549,20 +558,30 @@ export class Downloader {
       const url = spec.urls[m]!;
       progress.mirror = m + 1;
       progress.url = url;
+      let result: FileResult;
       try {
-        return await this.fromMirror(task, url);
+        result = await this.fromMirror(task, url);
       } catch (e) {
         if (signal.aborted) throw cancelled(signal);
         if (e instanceof DownloadError) throw e; // disk full: no mirror helps
         const reason = (e as Error).message;
         failures.push({ url, reason });
-        progress.message = `${reason}${m + 1 < spec.urls.length ? ' — trying the next mirror' : ''}`;
-        task.emit(true);
+        if (m + 1 < spec.urls.length) {
+          progress.state = 'retrying';
+          progress.speed = 0;
+          progress.etaSeconds = null;
+          progress.message = `${reason} — trying the next mirror`;
+          task.emit(true);
+        }
+        continue;
       }
+      await task.onFile?.(result);
+      return result;
     }
     progress.state = 'failed';
     progress.speed = 0;
     progress.etaSeconds = null;
+    progress.message = failures.at(-1)?.reason ?? null;
     task.emit(true);
     const err = new DownloadError(
       'failed',
@@ -693,7 +712,10 @@ export class Downloader {
         const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
         if (!m || Number(m[1]) !== offset) {
           res.resume();
-          throw new AttemptFailure('restart', `HTTP 206 with an unexpected Content-Range "${res.headers['content-range']}"`);
+          throw new AttemptFailure(
+            'restart',
+            `HTTP 206 with an unexpected Content-Range "${res.headers['content-range']}"`,
+          );
         }
         total = m[3] === '*' ? null : Number(m[3]);
       } else if (status === 200) {
@@ -734,7 +756,7 @@ export class Downloader {
         let got = 0;
         for await (const chunk of res as AsyncIterable<Buffer>) {
           armStall();
-          if (progress.state === 'stalled') {
+          if ((progress.state as FileState) === 'stalled') {
             progress.state = 'downloading';
             progress.message = null;
             task.emit(true);

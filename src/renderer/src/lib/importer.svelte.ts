@@ -70,6 +70,7 @@ export async function importFiles(files: File[]): Promise<ImportReport | null> {
       }
       batchStart += batch.length;
       importState.done = batchStart;
+      importState.current = '';
     }
   } finally {
     stop();

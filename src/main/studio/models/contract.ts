@@ -1,0 +1,149 @@
+// The model manager's part of the StudioApi contract: zod schemas only, no Node imports, so this
+// file can move to src/shared/ unchanged (api.ts then adds the calls and events listed at the
+// end). The manager's results are typed from these, so contract and implementation stay one.
+import { z } from 'zod';
+
+export const ModelKindSchema = z.enum(['clip', 'vqgan', 'text-lm']);
+
+/**
+ * How a file's bytes are known to be right:
+ *  - sha256: matches the SHA-256 published in the catalog
+ *  - hf-linked-etag: matches the SHA-256 Hugging Face sent in X-Linked-Etag
+ *  - recorded: hashed on first download or import, nothing to check it against ("recorded, not verified")
+ */
+export const FileVerification = z.enum(['sha256', 'hf-linked-etag', 'recorded']);
+export type FileVerification = z.infer<typeof FileVerification>;
+
+export const ModelFileInfo = z.object({
+  name: z.string(),
+  /** present: in place; partial: a .part file waits for resume; missing: neither. */
+  state: z.enum(['present', 'partial', 'missing']),
+  /** Bytes on disk (the .part's size when partial). */
+  bytes: z.number().int(),
+  /** Size from the catalog when known. */
+  expectedBytes: z.number().int().nullable(),
+  expectedApproximate: z.boolean(),
+  sha256: z.string().nullable(),
+  verification: FileVerification.nullable(),
+  /** Where it came from: a mirror URL, or the path it was imported from. */
+  source: z.string().nullable(),
+  optional: z.boolean(),
+});
+export type ModelFileInfo = z.infer<typeof ModelFileInfo>;
+
+export const ModelInfo = z.object({
+  id: z.string(),
+  kind: ModelKindSchema,
+  title: z.string(),
+  description: z.string(),
+  licence: z.string(),
+  homepage: z.string(),
+  default: z.boolean(),
+  notes: z.string().nullable(),
+  /** installed: every required file present; partial: some bytes on disk; missing: none. */
+  state: z.enum(['installed', 'partial', 'missing']),
+  /** Weakest verification over the present files (recorded < hf-linked-etag < sha256); null if none. */
+  verification: FileVerification.nullable(),
+  downloading: z.boolean(),
+  bytesOnDisk: z.number().int(),
+  /** Sum of the catalog sizes; approximate when any is, null when any is unknown. */
+  expectedBytes: z.number().int().nullable(),
+  expectedApproximate: z.boolean(),
+  /** Folder holding the files (for the runtimes and "show in folder"). */
+  dir: z.string(),
+  files: z.array(ModelFileInfo),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const FileProgressSchema = z.object({
+  name: z.string(),
+  state: z.enum([
+    'queued',
+    'connecting',
+    'downloading',
+    'stalled',
+    'retrying',
+    'verifying',
+    'done',
+    'failed',
+    'skipped',
+    'cancelled',
+  ]),
+  bytes: z.number(),
+  total: z.number().nullable(),
+  speed: z.number(),
+  etaSeconds: z.number().nullable(),
+  url: z.string().nullable(),
+  mirror: z.number().int(),
+  mirrors: z.number().int(),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  message: z.string().nullable(),
+});
+
+/** The `modelProgress` event: a pull's total and per-file progress. */
+export const ModelProgress = z.object({
+  modelId: z.string(),
+  jobId: z.string(),
+  state: z.enum(['queued', 'running', 'done', 'failed', 'cancelled']),
+  files: z.array(FileProgressSchema),
+  bytes: z.number(),
+  total: z.number().nullable(),
+  speed: z.number(),
+  etaSeconds: z.number().nullable(),
+  stalled: z.boolean(),
+  message: z.string().nullable(),
+});
+export type ModelProgress = z.infer<typeof ModelProgress>;
+
+export const VerifyReport = z.object({
+  id: z.string(),
+  ok: z.boolean(),
+  files: z.array(
+    z.object({
+      name: z.string(),
+      result: z.enum(['ok', 'recorded', 'mismatch', 'missing']),
+      sha256: z.string().nullable(),
+      expected: z.string().nullable(),
+      verification: FileVerification.nullable(),
+      message: z.string(),
+    }),
+  ),
+});
+export type VerifyReport = z.infer<typeof VerifyReport>;
+
+export const ModelImportReport = z.object({
+  id: z.string(),
+  imported: z.array(
+    z.object({ name: z.string(), from: z.string(), sha256: z.string(), verification: FileVerification }),
+  ),
+  /** Required catalog files the source did not have. */
+  missing: z.array(z.string()),
+  model: ModelInfo,
+});
+export type ModelImportReport = z.infer<typeof ModelImportReport>;
+
+const ModelIdArg = z.string().min(1).max(100);
+
+/** Calls and events to merge into api.ts's apiCalls / apiEvents. */
+export const modelCalls = {
+  modelsList: { args: z.object({}).strict(), result: z.array(ModelInfo) },
+  /** Resolves once the pull is queued; progress and the outcome arrive as modelProgress events. */
+  modelPull: { args: z.object({ id: ModelIdArg }).strict(), result: z.object({ jobId: z.string() }) },
+  modelCancel: {
+    args: z.object({ id: ModelIdArg, discard: z.boolean().default(false) }).strict(),
+    result: z.object({ cancelled: z.boolean() }),
+  },
+  modelImport: {
+    args: z.object({ id: ModelIdArg, path: z.string().min(1).max(4096), as: z.string().max(300).optional() }).strict(),
+    result: ModelImportReport,
+  },
+  modelVerify: { args: z.object({ id: ModelIdArg }).strict(), result: VerifyReport },
+  modelRemove: { args: z.object({ id: ModelIdArg }).strict(), result: z.object({ removedBytes: z.number() }) },
+} as const;
+
+export const modelEvents = {
+  modelProgress: ModelProgress,
+  /** A model's files changed (pulled, imported, verified, removed): refresh its row. */
+  modelsChanged: z.object({ id: z.string(), reason: z.enum(['pull', 'import', 'verify', 'remove']) }),
+} as const;

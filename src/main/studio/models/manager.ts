@@ -1,0 +1,524 @@
+// The model manager: catalog models under <dataDir>/models/<id>/, each with its files in the
+// catalog's layout and a small state file (fstudio-state.json, written atomically) recording each
+// file's SHA-256, size, where it came from and what the hash was checked against.
+//
+// A file is "present" when it is in place (downloads land as <name>.part and are renamed only
+// once verified); a file with a record whose size no longer matches shows no verification until
+// `verify` has re-hashed it. Hashing runs in a worker thread.
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, extname, join, resolve, sep } from 'node:path';
+import { z } from 'zod';
+import { StudioError } from '../../../shared/api.js';
+import { builtinCatalog, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
+import {
+  type FileVerification,
+  type ModelFileInfo,
+  type ModelImportReport,
+  type ModelInfo,
+  type ModelProgress,
+  type VerifyReport,
+} from './contract.js';
+import { DownloadError, Downloader, type DownloaderOptions, type FileResult, type JobHandle } from './downloads.js';
+import { hashFile } from './hash.js';
+
+export const STATE_FILE = 'fstudio-state.json';
+
+const FileRecord = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+  verification: z.enum(['sha256', 'hf-linked-etag', 'recorded']),
+  source: z.string(),
+  recordedAt: z.string(),
+});
+type FileRecord = z.infer<typeof FileRecord>;
+const ModelState = z.object({ version: z.literal(1), files: z.record(z.string(), FileRecord) });
+type ModelState = z.infer<typeof ModelState>;
+
+const STRENGTH: Record<FileVerification, number> = { recorded: 0, 'hf-linked-etag': 1, sha256: 2 };
+
+export interface ModelManagerOptions {
+  catalog?: Catalog;
+  /** A Downloader to share, or options for this manager's own. */
+  downloader?: Downloader | DownloaderOptions;
+  /**
+   * Base URLs tried before the catalog's mirrors, as `${base}/${id}/${file}` (an organisation's
+   * own mirror, or FSTUDIO_MODEL_MIRROR).
+   */
+  extraMirrors?: string[];
+}
+
+type ManagerEvents = {
+  progress: ModelProgress;
+  changed: { id: string; reason: 'pull' | 'import' | 'verify' | 'remove' };
+};
+
+interface Pull {
+  jobId: string;
+  ctl: AbortController;
+  discard: boolean;
+  handle?: JobHandle;
+  done: Promise<ModelInfo>;
+}
+
+export interface PullHandle {
+  jobId: string;
+  /** Resolves with the model's state once every file is in place; rejects with a StudioError. */
+  done: Promise<ModelInfo>;
+}
+
+async function sizeOrNull(p: string): Promise<number | null> {
+  try {
+    const s = await stat(p);
+    return s.isFile() ? s.size : null;
+  } catch {
+    return null;
+  }
+}
+
+export class ModelManager {
+  readonly root: string;
+  private readonly catalog: Catalog;
+  private readonly downloader: Downloader;
+  private readonly extraMirrors: string[];
+  private readonly pulls = new Map<string, Pull>();
+  private seq = 0;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly listeners: { [K in keyof ManagerEvents]: Set<(p: ManagerEvents[K]) => void> } = {
+    progress: new Set(),
+    changed: new Set(),
+  };
+
+  constructor(dataDir: string, opts: ModelManagerOptions = {}) {
+    this.root = join(resolve(dataDir), 'models');
+    this.catalog = opts.catalog ?? builtinCatalog();
+    this.downloader = opts.downloader instanceof Downloader ? opts.downloader : new Downloader(opts.downloader);
+    this.extraMirrors = (opts.extraMirrors ?? []).map((b) => b.replace(/\/+$/, ''));
+  }
+
+  on<K extends keyof ManagerEvents>(name: K, listener: (p: ManagerEvents[K]) => void): () => void {
+    const set = this.listeners[name] as Set<(p: ManagerEvents[K]) => void>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private emit<K extends keyof ManagerEvents>(name: K, payload: ManagerEvents[K]): void {
+    for (const l of this.listeners[name] as Set<(p: ManagerEvents[K]) => void>) {
+      try {
+        l(payload);
+      } catch (e) {
+        console.error(`[models] ${name} listener failed:`, e);
+      }
+    }
+  }
+
+  entry(id: string): CatalogEntry {
+    const e = this.catalog.models.find((m) => m.id === id);
+    if (!e)
+      throw new StudioError(
+        'NotFound',
+        `No model "${id}" in the catalog. Known models: ${this.catalog.models.map((m) => m.id).join(', ')}.`,
+      );
+    return e;
+  }
+
+  modelDir(id: string): string {
+    return join(this.root, this.entry(id).id);
+  }
+
+  /** The path of one of a model's files (catalog names are checked to stay inside its folder). */
+  filePath(id: string, name: string): string {
+    const dir = this.modelDir(id);
+    const p = resolve(dir, name);
+    if (!p.startsWith(dir + sep)) throw new StudioError('BadRequest', `File name "${name}" leaves the model folder.`);
+    return p;
+  }
+
+  // ---------- state file ----------
+
+  private async readState(id: string): Promise<ModelState> {
+    try {
+      const raw = JSON.parse(await readFile(join(this.modelDir(id), STATE_FILE), 'utf8')) as unknown;
+      const r = ModelState.safeParse(raw);
+      if (r.success) return r.data;
+    } catch {
+      /* missing or unreadable: nothing recorded */
+    }
+    return { version: 1, files: {} };
+  }
+
+  /** Read-modify-write of a model's state file, serialised per model, written atomically. */
+  private updateState(id: string, fn: (s: ModelState) => void): Promise<void> {
+    return this.serial(id, async () => {
+      const s = await this.readState(id);
+      fn(s);
+      const dir = this.modelDir(id);
+      await mkdir(dir, { recursive: true });
+      const file = join(dir, STATE_FILE);
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, `${JSON.stringify(s, null, 2)}\n`);
+      await rename(tmp, file);
+    });
+  }
+
+  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.locks.set(
+      id,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  // ---------- list ----------
+
+  async list(): Promise<ModelInfo[]> {
+    return Promise.all(this.catalog.models.map((m) => this.info(m.id)));
+  }
+
+  async info(id: string): Promise<ModelInfo> {
+    const e = this.entry(id);
+    const state = await this.readState(id);
+    const files: ModelFileInfo[] = [];
+    for (const f of e.files) {
+      const path = this.filePath(id, f.name);
+      const size = await sizeOrNull(path);
+      const part = size === null ? await sizeOrNull(`${path}.part`) : null;
+      const rec = state.files[f.name];
+      const current = size !== null && rec !== undefined && rec.bytes === size;
+      files.push({
+        name: f.name,
+        state: size !== null ? 'present' : part !== null ? 'partial' : 'missing',
+        bytes: size ?? part ?? 0,
+        expectedBytes: f.size?.bytes ?? null,
+        expectedApproximate: f.size?.approximate ?? false,
+        sha256: current ? rec.sha256 : (f.sha256 ?? null),
+        verification: current ? rec.verification : null,
+        source: current ? rec.source : null,
+        optional: f.optional ?? false,
+      });
+    }
+    const required = files.filter((f) => !f.optional);
+    const present = files.filter((f) => f.state === 'present');
+    const verifications = present.map((f) => f.verification);
+    const expectedKnown = e.files.every((f) => f.size !== undefined);
+    return {
+      id: e.id,
+      kind: e.kind,
+      title: e.title,
+      description: e.description,
+      licence: e.licence,
+      homepage: e.homepage,
+      default: e.default,
+      notes: e.notes ?? null,
+      state: required.every((f) => f.state === 'present')
+        ? 'installed'
+        : files.some((f) => f.state !== 'missing')
+          ? 'partial'
+          : 'missing',
+      verification:
+        present.length === 0 || verifications.some((v) => v === null)
+          ? null
+          : verifications.reduce((a, b) => (STRENGTH[b!] < STRENGTH[a!] ? b : a)),
+      downloading: this.pulls.has(id),
+      bytesOnDisk: files.reduce((a, f) => a + f.bytes, 0),
+      expectedBytes: expectedKnown ? e.files.reduce((a, f) => a + f.size!.bytes, 0) : null,
+      expectedApproximate: e.files.some((f) => f.size?.approximate),
+      dir: this.modelDir(id),
+      files,
+    };
+  }
+
+  // ---------- pull / cancel ----------
+
+  private urlsFor(e: CatalogEntry, f: CatalogFile): string[] {
+    return [...this.extraMirrors.map((b) => `${b}/${e.id}/${f.name}`), ...f.urls];
+  }
+
+  /** Queues the download of every file not yet in place; a second pull of the same model joins the first. */
+  pull(id: string): PullHandle {
+    const e = this.entry(id);
+    const running = this.pulls.get(id);
+    if (running) return { jobId: running.jobId, done: running.done };
+
+    const pull: Pull = { jobId: `pull-${e.id}-${++this.seq}`, ctl: new AbortController(), discard: false } as Pull;
+    pull.done = (async () => {
+      const before = await this.info(id);
+      const todo = e.files.filter((f) => before.files.find((x) => x.name === f.name)!.state !== 'present');
+      const handle = this.downloader.enqueue(
+        todo.map((f) => ({
+          name: f.name,
+          urls: this.urlsFor(e, f),
+          dest: this.filePath(id, f.name),
+          sha256: f.sha256,
+          linkedEtag: f.verify === 'hf-linked-etag',
+          size: f.size,
+          optional: f.optional,
+        })),
+        {
+          jobId: pull.jobId,
+          signal: pull.ctl.signal,
+          onProgress: (p) => this.emit('progress', { modelId: e.id, ...p }),
+          onFile: (r) => this.record(id, r),
+        },
+      );
+      pull.handle = handle;
+      if (pull.ctl.signal.aborted) handle.cancel(pull.discard);
+      try {
+        await handle.done;
+      } catch (err) {
+        throw pullError(e, err);
+      }
+      this.emit('changed', { id: e.id, reason: 'pull' });
+      return this.info(id);
+    })();
+    this.pulls.set(id, pull);
+    const settle = () => {
+      if (this.pulls.get(id) === pull) this.pulls.delete(id);
+    };
+    pull.done.then(settle, settle);
+    return { jobId: pull.jobId, done: pull.done };
+  }
+
+  private async record(id: string, r: FileResult): Promise<void> {
+    await this.updateState(id, (s) => {
+      s.files[r.name] = {
+        sha256: r.sha256,
+        bytes: r.bytes,
+        verification: r.verifiedBy === 'none' ? 'recorded' : r.verifiedBy,
+        source: r.url,
+        recordedAt: new Date().toISOString(),
+      };
+    });
+  }
+
+  /** Stops a pull; its .part files stay for resume unless `discard`. False when none was running. */
+  cancel(id: string, discard = false): boolean {
+    this.entry(id);
+    const p = this.pulls.get(id);
+    if (!p) return false;
+    p.discard ||= discard;
+    if (p.handle) p.handle.cancel(p.discard);
+    else p.ctl.abort();
+    return true;
+  }
+
+  // ---------- import ----------
+
+  /**
+   * Copies a local file or folder into the model's folder, hashing each file (and checking it
+   * against the catalog's SHA-256 where there is one). A folder is matched by the catalog's file
+   * names (or their base names); a single file by its name, its extension, or `as`.
+   */
+  async import(id: string, source: string, as?: string): Promise<ModelImportReport> {
+    const e = this.entry(id);
+    if (this.pulls.has(id))
+      throw new StudioError('Busy', `${e.id} is being downloaded. Cancel the pull first, then import.`);
+    const src = resolve(source);
+    let st;
+    try {
+      st = await stat(src);
+    } catch {
+      throw new StudioError('NotFound', `Nothing to import at ${src}: no such file or folder.`);
+    }
+    const pairs: { file: CatalogFile; from: string }[] = [];
+    if (st.isDirectory()) {
+      const names = new Set(await readdir(src));
+      for (const f of e.files) {
+        if (as && f.name !== as) continue;
+        const nested = join(src, ...f.name.split('/'));
+        if ((await sizeOrNull(nested)) !== null) pairs.push({ file: f, from: nested });
+        else if (names.has(basename(f.name)) && (await sizeOrNull(join(src, basename(f.name)))) !== null)
+          pairs.push({ file: f, from: join(src, basename(f.name)) });
+      }
+      if (pairs.length === 0)
+        throw new StudioError(
+          'NotFound',
+          `${src} has none of ${e.id}'s files (${e.files.map((f) => f.name).join(', ')}).`,
+        );
+    } else if (st.isFile()) {
+      pairs.push({ file: matchFile(e, src, as), from: src });
+    } else throw new StudioError('BadRequest', `${src} is neither a file nor a folder.`);
+
+    const imported: ModelImportReport['imported'] = [];
+    for (const { file, from } of pairs) {
+      const dest = this.filePath(id, file.name);
+      await mkdir(resolve(dest, '..'), { recursive: true });
+      const tmp = `${dest}.import-${process.pid}.tmp`;
+      try {
+        await copyFile(from, tmp);
+        const { sha256, bytes } = await hashFile(tmp);
+        if (file.sha256 && sha256 !== file.sha256)
+          throw new StudioError(
+            'ChecksumMismatch',
+            `${from} is not ${e.id}'s ${file.name}: its SHA-256 is ${sha256} but the catalog says ${file.sha256}. Nothing was imported for it.`,
+          );
+        await rename(tmp, dest);
+        const verification: FileVerification = file.sha256 ? 'sha256' : 'recorded';
+        await this.updateState(id, (s) => {
+          s.files[file.name] = { sha256, bytes, verification, source: from, recordedAt: new Date().toISOString() };
+        });
+        imported.push({ name: file.name, from, sha256, verification });
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    }
+    this.emit('changed', { id, reason: 'import' });
+    const model = await this.info(id);
+    const missing = model.files.filter((f) => !f.optional && f.state !== 'present').map((f) => f.name);
+    return { id, imported, missing, model };
+  }
+
+  // ---------- verify ----------
+
+  /** Re-hashes every present file against the catalog's SHA-256, else the recorded one. */
+  async verify(id: string, signal?: AbortSignal): Promise<VerifyReport> {
+    const e = this.entry(id);
+    const state = await this.readState(id);
+    const files: VerifyReport['files'] = [];
+    for (const f of e.files) {
+      const path = this.filePath(id, f.name);
+      if ((await sizeOrNull(path)) === null) {
+        files.push({
+          name: f.name,
+          result: 'missing',
+          sha256: null,
+          expected: f.sha256 ?? state.files[f.name]?.sha256 ?? null,
+          verification: null,
+          message: f.optional ? 'not downloaded (optional)' : `missing: run \`fstudio models pull ${e.id}\``,
+        });
+        continue;
+      }
+      const { sha256, bytes } = await hashFile(path, signal);
+      const rec = state.files[f.name];
+      const expected = f.sha256 ?? rec?.sha256 ?? null;
+      const verification: FileVerification | null = f.sha256 ? 'sha256' : (rec?.verification ?? null);
+      if (expected === null) {
+        await this.updateState(id, (s) => {
+          s.files[f.name] = {
+            sha256,
+            bytes,
+            verification: 'recorded',
+            source: 'verify',
+            recordedAt: new Date().toISOString(),
+          };
+        });
+        files.push({
+          name: f.name,
+          result: 'recorded',
+          sha256,
+          expected: null,
+          verification: 'recorded',
+          message: 'no hash to check against: recorded now (recorded, not verified)',
+        });
+      } else if (sha256 !== expected) {
+        files.push({
+          name: f.name,
+          result: 'mismatch',
+          sha256,
+          expected,
+          verification,
+          message:
+            `changed or damaged: SHA-256 ${sha256}, expected ${expected} (${f.sha256 ? 'catalog' : 'recorded when it was installed'}). ` +
+            `Run \`fstudio models rm ${e.id}\` and pull it again.`,
+        });
+      } else {
+        if (rec && rec.bytes !== bytes) await this.updateState(id, (s) => (s.files[f.name]!.bytes = bytes));
+        files.push({
+          name: f.name,
+          result: 'ok',
+          sha256,
+          expected,
+          verification,
+          message:
+            verification === 'sha256'
+              ? 'matches the published SHA-256'
+              : verification === 'hf-linked-etag'
+                ? 'matches the SHA-256 Hugging Face sent when it was downloaded'
+                : 'matches the hash recorded when it was installed (recorded, not verified)',
+        });
+      }
+    }
+    this.emit('changed', { id, reason: 'verify' });
+    const ok = files.every(
+      (f) =>
+        f.result === 'ok' ||
+        f.result === 'recorded' ||
+        (f.result === 'missing' && e.files.find((x) => x.name === f.name)?.optional),
+    );
+    return { id, ok, files };
+  }
+
+  // ---------- remove ----------
+
+  /** Deletes a model's folder (a running pull is cancelled and its parts discarded first). */
+  async remove(id: string): Promise<{ removedBytes: number }> {
+    const dir = this.modelDir(id);
+    if (this.cancel(id, true)) await this.pulls.get(id)?.done.catch(() => {});
+    const removedBytes = await this.serial(id, async () => {
+      const bytes = await folderBytes(dir);
+      await rm(dir, { recursive: true, force: true });
+      return bytes;
+    });
+    this.emit('changed', { id, reason: 'remove' });
+    return { removedBytes };
+  }
+
+  /** Cancels running pulls (keeping their .part files) and waits for them to stop. */
+  async close(): Promise<void> {
+    const running = [...this.pulls.entries()];
+    for (const [id] of running) this.cancel(id, false);
+    await Promise.all(running.map(([, p]) => p.done.catch(() => {})));
+  }
+}
+
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const d of entries) {
+    const p = join(dir, d.name);
+    if (d.isDirectory()) total += await folderBytes(p);
+    else total += (await sizeOrNull(p)) ?? 0;
+  }
+  return total;
+}
+
+/** Which catalog file a single imported file is: `as`, else the same base name, else the one file with its extension. */
+function matchFile(e: CatalogEntry, src: string, as?: string): CatalogFile {
+  const names = e.files.map((f) => f.name).join(', ');
+  if (as) {
+    const f = e.files.find((x) => x.name === as || basename(x.name) === as);
+    if (!f) throw new StudioError('BadRequest', `${e.id} has no file "${as}". Its files: ${names}.`);
+    return f;
+  }
+  const byName = e.files.filter((f) => basename(f.name) === basename(src));
+  if (byName.length === 1) return byName[0]!;
+  const ext = extname(src).toLowerCase();
+  const byExt = ext ? e.files.filter((f) => extname(f.name).toLowerCase() === ext) : [];
+  if (byExt.length === 1) return byExt[0]!;
+  throw new StudioError(
+    'BadRequest',
+    `Cannot tell which of ${e.id}'s files ${basename(src)} is (${names}). Name it with --as <file>.`,
+  );
+}
+
+function pullError(e: CatalogEntry, err: unknown): StudioError {
+  if (err instanceof DownloadError) {
+    if (err.code === 'cancelled')
+      return new StudioError('Cancelled', `The download of ${e.id} was cancelled; pull again to resume.`);
+    if (err.code === 'disk-full') return new StudioError('DiskFull', err.message);
+    return new StudioError(
+      'DownloadFailed',
+      `Could not download ${e.title} (${e.id}).\n${err.message}\n` +
+        `Check the connection and pull again (finished files and .part files are kept, so it resumes), ` +
+        `or download the files yourself and run \`fstudio models import ${e.id} <file or folder>\`.`,
+    );
+  }
+  if (err instanceof StudioError) return err;
+  return new StudioError('DownloadFailed', `Could not download ${e.id}: ${(err as Error).message}`);
+}

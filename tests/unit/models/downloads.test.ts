@@ -1,0 +1,319 @@
+// The download code against a real HTTP server on 127.0.0.1 that drops, hangs, lies and 404s.
+// Hashes are computed here with node:crypto, independently of the code under test.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  DownloadError,
+  Downloader,
+  type DownloaderOptions,
+  type DownloadSpec,
+  type JobProgress,
+} from '../../../src/main/studio/models/downloads.js';
+import { serveBytes, startServer, type TestServer } from './http-server.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Small timings so stalls and retries happen in milliseconds; plenty of disk. */
+const fast: DownloaderOptions = {
+  backoffBaseMs: 1,
+  backoffMaxMs: 5,
+  stallReportMs: 100,
+  stallTimeoutMs: 300,
+  progressIntervalMs: 0,
+  freeSpace: async () => 1e12,
+  reserveBytes: 0,
+};
+
+let dir: string;
+let server: TestServer;
+const data = randomBytes(1_000_003);
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fstudio-dl-'));
+  server = await startServer();
+});
+afterEach(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function spec(over: Partial<DownloadSpec> = {}): DownloadSpec {
+  return { name: 'weights.bin', urls: [server.url('/file')], dest: join(dir, 'm', 'weights.bin'), ...over };
+}
+
+async function run(d: Downloader, specs: DownloadSpec[]) {
+  const events: JobProgress[] = [];
+  const job = d.enqueue(specs, { onProgress: (p) => events.push(p) });
+  const result = await job.done.then(
+    (r) => ({ ok: true as const, r }),
+    (e: unknown) => ({ ok: false as const, e: e as DownloadError }),
+  );
+  return { events, result, job };
+}
+
+describe('downloads', () => {
+  it('downloads a file, checks the published SHA-256, and renames it into place', async () => {
+    server.route('/file', serveBytes(data));
+    const d = new Downloader(fast);
+    const s = spec({ sha256: sha(data), size: { bytes: data.length, approximate: false } });
+    const { events, result } = await run(d, [s]);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.r[0]).toMatchObject({ sha256: sha(data), bytes: data.length, verifiedBy: 'sha256' });
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+    expect(existsSync(`${s.dest}.part`)).toBe(false);
+    expect(existsSync(`${s.dest}.part.json`)).toBe(false);
+    const states = events.map((e) => e.files[0]!.state);
+    expect(states).toContain('downloading');
+    expect(states.at(-1)).toBe('done');
+    expect(events.at(-1)).toMatchObject({ state: 'done', bytes: data.length, total: data.length });
+  });
+
+  it('records (does not verify) a file with no published hash', async () => {
+    server.route('/file', serveBytes(data));
+    const { result } = await run(new Downloader(fast), [spec({ linkedEtag: true })]);
+    expect(result.ok && result.r[0]!.verifiedBy).toBe('none');
+    expect(result.ok && result.r[0]!.sha256).toBe(sha(data));
+  });
+
+  it('resumes with Range after the server drops the connection mid-file', async () => {
+    const N = 300_000;
+    server.route('/file', (req, res, hit) => serveBytes(data, hit === 1 ? { dropAfter: N } : {})(req, res, hit));
+    const s = spec({ sha256: sha(data) });
+    const { events, result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[0]!.headers.range).toBeUndefined();
+    expect(server.requests[1]!.headers.range).toBe(`bytes=${N}-`);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+    const retry = events.find((e) => e.files[0]!.state === 'retrying');
+    expect(retry?.files[0]!.message).toMatch(/retrying \(attempt 2\/5\)/);
+  });
+
+  it('sends If-Range with the ETag of the same URL when resuming, and restarts cleanly on a 200', async () => {
+    const N = 250_000;
+    server.route('/file', (req, res, hit) =>
+      serveBytes(data, hit === 1 ? { dropAfter: N, headers: { ETag: '"v1"' } } : { ignoreRange: true })(req, res, hit),
+    );
+    const s = spec({ sha256: sha(data) });
+    const { result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    expect(server.requests[1]!.headers.range).toBe(`bytes=${N}-`);
+    expect(server.requests[1]!.headers['if-range']).toBe('"v1"');
+    expect(statSync(s.dest).size).toBe(data.length);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
+  it('finishes a .part that is already complete when the server answers 416', async () => {
+    server.route('/file', serveBytes(data));
+    const s = spec({ sha256: sha(data) });
+    mkdirSync(join(dir, 'm'));
+    writeFileSync(`${s.dest}.part`, data);
+    const { result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    expect(server.requests[0]!.headers.range).toBe(`bytes=${data.length}-`);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
+  it('rejects a wrong checksum, deletes the download and says so', async () => {
+    server.route('/file', serveBytes(data));
+    const wrong = sha(Buffer.from('something else'));
+    const s = spec({ sha256: wrong });
+    const { result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.e).toBeInstanceOf(DownloadError);
+    expect(result.e.code).toBe('failed');
+    expect(result.e.message).toContain('checksum mismatch');
+    expect(result.e.message).toContain(sha(data));
+    expect(result.e.message).toContain(wrong);
+    expect(result.e.message).toContain('deleted');
+    expect(existsSync(s.dest)).toBe(false);
+    expect(existsSync(`${s.dest}.part`)).toBe(false);
+  });
+
+  it('moves to the next mirror on a 404', async () => {
+    server.route('/file', serveBytes(data));
+    const s = spec({ urls: [server.url('/gone'), server.url('/file')], sha256: sha(data) });
+    const { events, result } = await run(new Downloader(fast), [s]);
+    expect(result.ok && result.r[0]!.url).toBe(server.url('/file'));
+    expect(server.requests.map((r) => r.path)).toEqual(['/gone', '/file']);
+    expect(events.some((e) => /HTTP 404.*next mirror/.test(e.files[0]!.message ?? ''))).toBe(true);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
+  it('moves to the next mirror on a checksum mismatch', async () => {
+    const bad = Buffer.from(data);
+    bad[12345] = bad[12345]! ^ 1;
+    server.route('/bad', serveBytes(bad));
+    server.route('/file', serveBytes(data));
+    const s = spec({ urls: [server.url('/bad'), server.url('/file')], sha256: sha(data) });
+    const { result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    expect(server.requests.map((r) => [r.path, r.headers.range])).toEqual([
+      ['/bad', undefined],
+      ['/file', undefined], // the bad bytes were deleted, not resumed from
+    ]);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
+  it('lists every mirror and its reason when all fail', async () => {
+    server.route('/broken', (_req, res) => res.writeHead(500).end());
+    const s = spec({ urls: [server.url('/gone'), server.url('/broken')] });
+    const { result } = await run(new Downloader({ ...fast, maxAttempts: 3 }), [s]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.e.message).toContain('every mirror failed');
+    expect(result.e.message).toContain(`1. ${server.url('/gone')} — HTTP 404`);
+    expect(result.e.message).toContain(`2. ${server.url('/broken')} — HTTP 500`);
+    expect(result.e.message).toContain('gave up after 3 attempts');
+    expect(result.e.failures[0]!.mirrors).toHaveLength(2);
+    expect(server.requests.filter((r) => r.path === '/broken')).toHaveLength(3);
+  });
+
+  it('reports a stall, aborts that attempt and resumes', async () => {
+    const N = 200_000;
+    server.route('/file', (req, res, hit) => serveBytes(data, hit === 1 ? { hangAfter: N } : {})(req, res, hit));
+    const s = spec({ sha256: sha(data) });
+    const { events, result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    const stalled = events.filter((e) => e.files[0]!.state === 'stalled');
+    expect(stalled.length).toBeGreaterThan(0);
+    expect(stalled[0]!.stalled).toBe(true);
+    expect(stalled[0]!.files[0]!.bytes).toBe(N);
+    const retry = events.find((e) => e.files[0]!.state === 'retrying');
+    expect(retry?.files[0]!.message).toBe('stalled — retrying (attempt 2/5)');
+    expect(server.requests[1]!.headers.range).toBe(`bytes=${N}-`);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
+  it('fails clearly when every attempt stalls', async () => {
+    server.route('/file', serveBytes(data, { hangAfter: 0 }));
+    const s = spec({ sha256: sha(data) });
+    const { events, result } = await run(new Downloader({ ...fast, maxAttempts: 2 }), [s]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.e.message).toMatch(/stalled: no data for \d+ s from http:\/\/127\.0\.0\.1:\d+\/file/);
+    expect(result.e.message).toContain('gave up after 2 attempts');
+    expect(events.filter((e) => e.files[0]!.state === 'stalled')).toHaveLength(2);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('refuses a full disk before any byte is requested', async () => {
+    server.route('/file', serveBytes(data));
+    const asked: string[] = [];
+    const d = new Downloader({
+      ...fast,
+      freeSpace: async (p) => {
+        asked.push(p);
+        return 500_000;
+      },
+    });
+    const s = spec({ size: { bytes: data.length, approximate: true } });
+    const { result } = await run(d, [s]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.e.code).toBe('disk-full');
+    expect(result.e.message).toContain('needs 1.0 MB');
+    expect(result.e.message).toContain('only 500.0 KB is free');
+    expect(asked).toEqual([join(dir, 'm')]);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('refuses a file of unknown size once Content-Length shows it does not fit, before writing', async () => {
+    server.route('/file', serveBytes(data));
+    const d = new Downloader({ ...fast, freeSpace: async () => 500_000 });
+    const s = spec();
+    const { result } = await run(d, [s]);
+    expect(result.ok || result.e.code).toBe('disk-full');
+    expect(server.requests).toHaveLength(1);
+    expect(existsSync(`${s.dest}.part`)).toBe(false);
+  });
+
+  it('cancel keeps a .part that the next pull resumes; cancel(true) discards it', async () => {
+    const N = 150_000;
+    let hang = true;
+    server.route('/file', (req, res, hit) => serveBytes(data, hang ? { hangAfter: N } : {})(req, res, hit));
+    const d = new Downloader({ ...fast, stallReportMs: 60_000, stallTimeoutMs: 60_000 });
+    const s = spec({ sha256: sha(data) });
+    const job = d.enqueue([s], {
+      onProgress: (p) => {
+        if (p.files[0]!.bytes >= N && p.files[0]!.state === 'downloading') job.cancel();
+      },
+    });
+    const err = await job.done.catch((e: unknown) => e as DownloadError);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as DownloadError).code).toBe('cancelled');
+    expect(job.progress().state).toBe('cancelled');
+    expect(statSync(`${s.dest}.part`).size).toBe(N);
+    expect(sha(readFileSync(`${s.dest}.part`))).toBe(sha(data.subarray(0, N)));
+
+    hang = false;
+    const again = await run(d, [s]);
+    expect(again.result.ok).toBe(true);
+    expect(server.requests.at(-1)!.headers.range).toBe(`bytes=${N}-`);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+
+    // Discarding: a fresh file, cancelled with discard, leaves nothing behind.
+    hang = true;
+    const s2 = spec({ name: 'other.bin', dest: join(dir, 'm', 'other.bin') });
+    const job2 = d.enqueue([s2], {
+      onProgress: (p) => {
+        if (p.files[0]!.bytes >= N && p.files[0]!.state === 'downloading') job2.cancel(true);
+      },
+    });
+    await expect(job2.done).rejects.toMatchObject({ code: 'cancelled' });
+    expect(existsSync(`${s2.dest}.part`)).toBe(false);
+    expect(existsSync(`${s2.dest}.part.json`)).toBe(false);
+  });
+
+  it('checks the X-Linked-Etag of the first response that has it, across a redirect', async () => {
+    const linked = (etag: string) => (_req: unknown, res: import('node:http').ServerResponse) =>
+      res
+        .writeHead(302, { Location: '/cdn/file', 'X-Linked-Etag': `"${etag}"`, 'X-Linked-Size': String(data.length) })
+        .end();
+    server.route('/cdn/file', serveBytes(data, { headers: { ETag: '"cdn-etag-not-a-sha"' } }));
+    server.route('/good/resolve', linked(sha(data)));
+    server.route('/bad/resolve', linked(sha(Buffer.from('not these bytes'))));
+
+    const ok = await run(new Downloader(fast), [spec({ urls: [server.url('/good/resolve')], linkedEtag: true })]);
+    expect(ok.result.ok && ok.result.r[0]!.verifiedBy).toBe('hf-linked-etag');
+
+    const s = spec({ urls: [server.url('/bad/resolve')], linkedEtag: true, dest: join(dir, 'n', 'w.bin') });
+    const bad = await run(new Downloader(fast), [s]);
+    expect(bad.result.ok).toBe(false);
+    if (bad.result.ok) return;
+    expect(bad.result.e.message).toContain("checksum mismatch: the file's SHA-256 is " + sha(data));
+    expect(bad.result.e.message).toContain('X-Linked-Etag');
+    expect(existsSync(s.dest)).toBe(false);
+    expect(existsSync(`${s.dest}.part`)).toBe(false);
+  });
+
+  it('runs at most `concurrency` files at once and reports the total', async () => {
+    const files = [0, 1, 2].map((i) => randomBytes(50_000 + i));
+    files.forEach((b, i) => server.route(`/f${i}`, serveBytes(b)));
+    const specs = files.map((b, i) =>
+      spec({ name: `f${i}`, urls: [server.url(`/f${i}`)], dest: join(dir, `f${i}`), sha256: sha(b) }),
+    );
+    const { events, result } = await run(new Downloader({ ...fast, concurrency: 1 }), specs);
+    expect(result.ok).toBe(true);
+    expect(server.maxInFlight()).toBe(1);
+    const total = files.reduce((a, b) => a + b.length, 0);
+    expect(events.at(-1)).toMatchObject({ state: 'done', bytes: total, total });
+    files.forEach((b, i) => expect(sha(readFileSync(join(dir, `f${i}`)))).toBe(sha(b)));
+  });
+
+  it('skips an optional file that no mirror has, and still finishes the job', async () => {
+    server.route('/file', serveBytes(data));
+    const specs = [
+      spec(),
+      spec({ name: 'extra.json', urls: [server.url('/nope')], dest: join(dir, 'm', 'extra.json'), optional: true }),
+    ];
+    const { events, result } = await run(new Downloader(fast), specs);
+    expect(result.ok && result.r.map((r) => r.name)).toEqual(['weights.bin']);
+    expect(events.at(-1)!.files[1]!.state).toBe('skipped');
+  });
+});

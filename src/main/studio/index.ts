@@ -35,6 +35,7 @@ import {
   OUR_KEYWORD,
   ourChunkText,
   parseMetadata,
+  readChunks,
   readImageMetadata,
   readTextChunks,
 } from './pngmeta.js';
@@ -105,6 +106,15 @@ class Mutex {
   }
   idle(): Promise<unknown> {
     return this.tail;
+  }
+}
+
+function chunksReadable(png: Uint8Array): boolean {
+  try {
+    readChunks(png);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -394,9 +404,11 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       const original = await readFile(abs).catch(() => {
         throw new StudioError('FileMissing', `The file of item ${id} is missing from the data folder.`);
       });
-      const png = isPng(original)
-        ? toBytes(original)
-        : toBytes(await convertToPng(original, row.fileName ?? `item ${id}`));
+      const label = row.fileName ?? `item ${id}`;
+      // A PNG is kept as it is, chunks and all, unless its chunk structure is damaged
+      // (libpng tolerates a bad ancillary CRC; our writer does not): then it is re-encoded.
+      const png =
+        isPng(original) && chunksReadable(original) ? toBytes(original) : toBytes(await convertToPng(original, label));
       const meta = metadataOf(row);
       const ours = ourChunkText({
         prompt: meta.prompt,

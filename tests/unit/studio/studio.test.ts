@@ -280,6 +280,17 @@ describe('export', () => {
     await s.close();
   });
 
+  it('re-encodes a PNG whose ancillary chunk has a bad CRC (libpng accepted it) instead of failing', async () => {
+    const s = await openStudio({ dataDir: newDir() });
+    const png = addTextChunks(await makePng({ seed: 403 }), [textChunk('parameters', A1111_SAMPLE)]);
+    png.writeUInt8(png.readUInt8(33 + 8) ^ 0x01, 33 + 8); // first byte of the tEXt data: its CRC no longer matches
+    const r = await call(s, 'importImages', { files: [{ name: 'badcrc.png', data: png }] });
+    expect(r.failed).toEqual([]);
+    const ex = await call(s, 'exportItem', { id: r.imported[0]!.id });
+    expect(readImageMetadata(ex.data).source).toBe('foundation-studio');
+    await s.close();
+  });
+
   it('converts a JPEG to PNG and writes an A1111 chunk from the ComfyUI-derived metadata', async () => {
     const s = await openStudio({ dataDir: newDir() });
     const r = await call(s, 'importImages', {

@@ -79,11 +79,7 @@ describe('catalog schema', () => {
   });
   const catalog = (...models: unknown[]) => ({
     version: 1,
-    models: [
-      ...models,
-      model({ id: 'v', kind: 'vqgan' }),
-      model({ id: 't', kind: 'text-lm' }),
-    ],
+    models: [...models, model({ id: 'v', kind: 'vqgan' }), model({ id: 't', kind: 'text-lm' })],
   });
 
   it('accepts a minimal catalog', () => {

@@ -16,9 +16,7 @@ const CPU_ALLOWED: Record<string, Record<string, string>> = {
   Sign: { Sign: 'the graph asks for Sign itself and ORT 1.30 has no WebGPU Sign kernel' },
 };
 /** Known defects: the case is expected to fail placement until the named fix lands (it.fails flips then). */
-const KNOWN_FALLBACK_DEFECTS: Record<string, string> = {
-  Abs: "Abs's gradient rule uses Sign, which ORT 1.30's WebGPU provider lacks (falls back to CPU); grad-rules.ts should use Where/Less instead",
-};
+const KNOWN_FALLBACK_DEFECTS: Record<string, string> = {};
 
 // Float32 on two different kernels (CPU MLAS vs WGSL): sums in other orders, Erf/Tanh by other approximations.
 const ATOL = 1e-5;

@@ -1,5 +1,5 @@
 // Format sniffing, conversion to the safetensors cache, and the state-dict assertion.
-import { copyFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -78,7 +78,6 @@ describe('loadCheckpoint and conversion', () => {
     const src = at('model.ckpt');
     const cache = at('cache/model.safetensors');
     copyFileSync(fixture('lightning.ckpt'), src);
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(path.dirname(cache));
 
     const first = await openCached(src, cache);

@@ -299,7 +299,12 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     return [b.div(c.dy, b.sqrt(b.sub(1, b.mul(x, x))))];
   },
   Relu: (c) => [mask(c.b, c.b.greater(inp(c, 0), 0), c.dy)],
-  Abs: (c) => [c.b.mul(c.dy, c.b.sign(inp(c, 0)))],
+  // sign(x) written with Where (0 at x = 0, as PyTorch): ORT 1.30's WebGPU provider has no Sign kernel.
+  Abs: (c) => {
+    const { b } = c;
+    const x = inp(c, 0);
+    return [b.where(b.less(x, 0), b.neg(c.dy), mask(b, b.greater(x, 0), c.dy))];
+  },
   Sign: ({ b, x }) => [b.zeros(x[0]!.shape, x[0]!.dtype)],
   // Ties go to the first operand.
   Max: (c) => {

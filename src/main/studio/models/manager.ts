@@ -5,6 +5,7 @@
 // A file is "present" when it is in place (downloads land as <name>.part and are renamed only
 // once verified); a file with a record whose size no longer matches shows no verification until
 // `verify` has re-hashed it. Hashing runs in a worker thread.
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve, sep } from 'node:path';
 import { z } from 'zod';
@@ -20,6 +21,7 @@ import {
 } from './contract.js';
 import { DownloadError, Downloader, type DownloaderOptions, type FileResult, type JobHandle } from './downloads.js';
 import { hashFile } from './hash.js';
+import { acquireFolderLock } from '../lock.js';
 
 export const STATE_FILE = 'fstudio-state.json';
 
@@ -243,34 +245,17 @@ export class ModelManager {
 
     const pull: Pull = { jobId: `pull-${e.id}-${++this.seq}`, ctl: new AbortController(), discard: false } as Pull;
     pull.done = (async () => {
-      const before = await this.info(id);
-      const todo = e.files.filter((f) => before.files.find((x) => x.name === f.name)!.state !== 'present');
-      const handle = this.downloader.enqueue(
-        todo.map((f) => ({
-          name: f.name,
-          urls: this.urlsFor(e, f),
-          dest: this.filePath(id, f.name),
-          sha256: f.sha256,
-          linkedEtag: f.verify === 'hf-linked-etag',
-          size: f.size,
-          optional: f.optional,
-        })),
-        {
-          jobId: pull.jobId,
-          signal: pull.ctl.signal,
-          onProgress: (p) => this.emit('progress', { modelId: e.id, ...p }),
-          onFile: (r) => this.record(id, r),
-        },
-      );
-      pull.handle = handle;
-      if (pull.ctl.signal.aborted) handle.cancel(pull.discard);
+      // Another process (the app, `fstudio serve`, a second `fstudio models pull`) writing the
+      // same .part files would interleave them: one pull per model folder, machine-wide.
+      const dir = this.modelDir(id);
+      await mkdir(dir, { recursive: true });
+      const lock = acquireFolderLock(dir);
+      if (!lock.held) throw busy(e, lock.holder);
       try {
-        await handle.done;
-      } catch (err) {
-        throw pullError(e, err);
+        return await this.runPull(e, pull);
+      } finally {
+        lock.release();
       }
-      this.emit('changed', { id: e.id, reason: 'pull' });
-      return this.info(id);
     })();
     this.pulls.set(id, pull);
     const settle = () => {
@@ -278,6 +263,38 @@ export class ModelManager {
     };
     pull.done.then(settle, settle);
     return { jobId: pull.jobId, done: pull.done };
+  }
+
+  private async runPull(e: CatalogEntry, pull: Pull): Promise<ModelInfo> {
+    const id = e.id;
+    const before = await this.info(id);
+    const todo = e.files.filter((f) => before.files.find((x) => x.name === f.name)!.state !== 'present');
+    const handle = this.downloader.enqueue(
+      todo.map((f) => ({
+        name: f.name,
+        urls: this.urlsFor(e, f),
+        dest: this.filePath(id, f.name),
+        sha256: f.sha256,
+        linkedEtag: f.verify === 'hf-linked-etag',
+        size: f.size,
+        optional: f.optional,
+      })),
+      {
+        jobId: pull.jobId,
+        signal: pull.ctl.signal,
+        onProgress: (p) => this.emit('progress', { modelId: e.id, ...p }),
+        onFile: (r) => this.record(id, r),
+      },
+    );
+    pull.handle = handle;
+    if (pull.ctl.signal.aborted) handle.cancel(pull.discard);
+    try {
+      await handle.done;
+    } catch (err) {
+      throw pullError(e, err);
+    }
+    this.emit('changed', { id: e.id, reason: 'pull' });
+    return this.info(id);
   }
 
   private async record(id: string, r: FileResult): Promise<void> {
@@ -455,6 +472,9 @@ export class ModelManager {
   async remove(id: string): Promise<{ removedBytes: number }> {
     const dir = this.modelDir(id);
     if (this.cancel(id, true)) await this.pulls.get(id)?.done.catch(() => {});
+    const lock = existsSync(dir) ? acquireFolderLock(dir) : null;
+    if (lock && !lock.held) throw busy(this.entry(id), lock.holder);
+    lock?.release();
     const removedBytes = await this.serial(id, async () => {
       const bytes = await folderBytes(dir);
       await rm(dir, { recursive: true, force: true });
@@ -504,6 +524,14 @@ function matchFile(e: CatalogEntry, src: string, as?: string): CatalogFile {
   throw new StudioError(
     'BadRequest',
     `Cannot tell which of ${e.id}'s files ${basename(src)} is (${names}). Name it with --as <file>.`,
+  );
+}
+
+function busy(e: CatalogEntry, holder: number | null): StudioError {
+  return new StudioError(
+    'Busy',
+    `Another Foundation Studio process${holder ? ` (pid ${holder})` : ''} is downloading ${e.id}. ` +
+      `Wait for it to finish or stop it, then try again.`,
   );
 }
 

@@ -1,0 +1,133 @@
+// The zip layer and the tensor views: strided copies against a naive reference, and crafted
+// archives that are corrupt in each way the reader checks.
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../../../src/main/engine/weights/load.js';
+import { gather, isContiguous, TorchCheckpoint } from '../../../src/main/engine/weights/torch-zip.js';
+import { Pickle, pickleStateDict, pickleTensorDict, type TensorView, writeTorchZip } from '../../fixtures/weights/torch-zip-writer.js';
+import { fixture, tempDir } from './helpers.js';
+
+describe('strided views', () => {
+  it('gather matches a naive element-by-element copy over random shapes, strides and offsets', () => {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed % n;
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const nd = rand(4);
+      const shape = Array.from({ length: nd }, () => rand(4) + (trial % 7 === 0 ? 0 : 1));
+      const stride = shape.map(() => rand(6));
+      const size = [1, 2, 4, 8][rand(4)]!;
+      const span = shape.reduce((m, d, i) => m + Math.max(0, d - 1) * stride[i]!, 0) + 1;
+      const src = Uint8Array.from({ length: span * size }, (_, i) => (i * 31 + trial) & 255);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const want = new Uint8Array(n * size);
+      for (let flat = 0; flat < n; flat++) {
+        let rem = flat;
+        let off = 0;
+        for (let d = nd - 1; d >= 0; d--) {
+          off += (rem % shape[d]!) * stride[d]!;
+          rem = Math.floor(rem / shape[d]!);
+        }
+        want.set(src.subarray(off * size, off * size + size), flat * size);
+      }
+      expect(gather(src, shape, stride, size), `shape ${shape} stride ${stride}`).toEqual(want);
+    }
+  });
+
+  it('isContiguous ignores the stride of size-1 dimensions', () => {
+    expect(isContiguous([2, 3], [3, 1])).toBe(true);
+    expect(isContiguous([2, 1, 3], [3, 99, 1])).toBe(true);
+    expect(isContiguous([3, 2], [1, 3])).toBe(false);
+    expect(isContiguous([2, 3], [0, 1])).toBe(false);
+    expect(isContiguous([], [])).toBe(true);
+  });
+});
+
+describe('crafted torch archives', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => (tmp = tempDir()));
+  afterEach(() => tmp.cleanup());
+  const at = (name: string) => path.join(tmp.dir, name);
+  const f32 = (a: number[]) => new Uint8Array(new Float32Array(a).buffer);
+  const write = (tensors: TensorView[], storages: [string, Uint8Array][], extra: [string, Uint8Array][] = []) => {
+    writeTorchZip(at('c.pt'), 'archive', pickleStateDict(tensors, 'flat'), storages, extra);
+    return at('c.pt');
+  };
+
+  it('a well-formed one loads (the writer itself is checked against torch.load by check_ts_writer.py)', async () => {
+    const sd = await loadCheckpoint(write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]));
+    expect(sd.get('w')).toEqual({ dtype: 'F32', shape: [3], data: f32([1, 2, 3]) });
+  });
+
+  it('a storage claiming more elements than its entry holds', async () => {
+    const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 1000, shape: [3] }], [['0', f32([1, 2, 3])]]);
+    await expect(loadCheckpoint(file)).rejects.toThrow(/storage '0' claims 1000 elements of torch\.FloatStorage \(4000 bytes\) but its zip entry holds 12 bytes/);
+  });
+
+  it('a view reaching past its storage', async () => {
+    const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, offset: 2, shape: [2, 2], stride: [2, 1] }], [['0', f32([1, 2, 3])]]);
+    await expect(loadCheckpoint(file)).rejects.toThrow(/'w': view \(offset 2, shape \[2, 2\], stride \[2, 1\]\) needs 24 bytes of a 12-byte storage/);
+  });
+
+  it('a storage with no entry', async () => {
+    const file = write([{ name: 'w', dtype: 'F32', key: '7', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]);
+    await expect(loadCheckpoint(file)).rejects.toThrow(/storage '7' has no entry archive\/data\/7/);
+  });
+
+  it('a big-endian archive', async () => {
+    const file = write([], [], [['byteorder', new TextEncoder().encode('big')]]);
+    await expect(loadCheckpoint(file)).rejects.toThrow(/big-endian checkpoint/);
+  });
+
+  it('a tensor kind the reader does not support is named; non-tensor entries are listed as skipped', async () => {
+    const p = new Pickle().proto(2);
+    pickleTensorDict(p, [{ name: 'w', dtype: 'F32', key: '0', storageNumel: 1, shape: [1] }]);
+    p.mark().str('note').str('hello').setitems().stop();
+    writeTorchZip(at('s.pt'), 'archive', p.bytes(), [['0', f32([1])]]);
+    const ck = await TorchCheckpoint.open(at('s.pt'));
+    expect(ck.names()).toEqual(['w']);
+    expect([...ck.skipped]).toEqual([['note', 'str "hello"']]);
+    await ck.close();
+
+    const q = new Pickle().proto(2).global('collections', 'OrderedDict').emptyTuple().reduce().mark();
+    q.str('q').global('torch._utils', '_rebuild_qtensor').emptyTuple().reduce().setitems().stop();
+    writeTorchZip(at('q.pt'), 'archive', q.bytes(), []);
+    await expect(loadCheckpoint(at('q.pt'))).rejects.toThrow(/'q' is a tensor kind this reader does not support \(torch\._utils\._rebuild_qtensor\)/);
+  });
+
+  it('a corrupted data.pkl fails its CRC; a corrupted storage only when verifyCrc is asked for', async () => {
+    const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]);
+    const bytes = readFileSync(file);
+    const badPkl = Buffer.from(bytes);
+    const nameAt = badPkl.indexOf('storage'); // inside data.pkl
+    badPkl[nameAt] = 0x53;
+    writeFileSync(at('badpkl.pt'), badPkl);
+    await expect(loadCheckpoint(at('badpkl.pt'))).rejects.toThrow(/data\.pkl' fails its CRC-32 check/);
+
+    const badData = Buffer.from(bytes);
+    const dataAt = badData.indexOf(Buffer.from(f32([1, 2, 3])));
+    badData[dataAt + 1] ^= 0xff;
+    writeFileSync(at('baddata.pt'), badData);
+    await expect(loadCheckpoint(at('baddata.pt'), { verifyCrc: true })).rejects.toThrow(/data\/0' fails its CRC-32 check/);
+    expect((await loadCheckpoint(at('baddata.pt'))).get('w')!.data).not.toEqual(f32([1, 2, 3]));
+  });
+
+  it('a pickle over the size bound, a zip without data.pkl, a cut central directory', async () => {
+    const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]);
+    await expect(loadCheckpoint(file, { maxPickleBytes: 50 })).rejects.toThrow(/data\.pkl is \d+ bytes, over the 50-byte limit/);
+
+    writeTorchZip(at('other.zip'), 'archive', new Uint8Array(0), []);
+    const z = readFileSync(at('other.zip'));
+    // rename the entry 'archive/data.pkl' -> 'archive/data.pkX' everywhere
+    writeFileSync(at('nopkl.zip'), Buffer.from(z.toString('latin1').replaceAll('data.pkl', 'data.pkX'), 'latin1'));
+    await expect(loadCheckpoint(at('nopkl.zip'))).rejects.toThrow(/a zip file but not a torch checkpoint/);
+
+    copyFileSync(fixture('pytorch_model.bin'), at('cut.bin'));
+    const full = readFileSync(at('cut.bin'));
+    writeFileSync(at('cut.bin'), full.subarray(0, full.length - 30));
+    await expect(loadCheckpoint(at('cut.bin'))).rejects.toThrow(/truncated or corrupt/);
+  });
+});

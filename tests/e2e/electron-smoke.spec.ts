@@ -25,6 +25,11 @@ function electronBinary(): string | null {
 const binary = electronBinary();
 
 test('the desktop app opens with window.studio and answers over IPC', async () => {
+  if (!binary)
+    console.log(
+      'SKIPPED: Electron smoke test: the Electron binary is not installed on this machine (npm could not download it). ' +
+        'Run `npm install` with the internet to get it, then `npm run test:e2e`.',
+    );
   test.skip(!binary, 'Electron binary not installed on this machine: smoke test skipped');
   test.setTimeout(240_000);
 

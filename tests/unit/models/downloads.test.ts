@@ -11,8 +11,9 @@ import {
   type DownloaderOptions,
   type DownloadSpec,
   type JobProgress,
+  SpeedMeter,
 } from '../../../src/main/studio/models/downloads.js';
-import { serveBytes, startServer, type TestServer } from './http-server.js';
+import { type Route, serveBytes, startServer, type TestServer } from './http-server.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -271,10 +272,12 @@ describe('downloads', () => {
   });
 
   it('checks the X-Linked-Etag of the first response that has it, across a redirect', async () => {
-    const linked = (etag: string) => (_req: unknown, res: import('node:http').ServerResponse) =>
-      res
-        .writeHead(302, { Location: '/cdn/file', 'X-Linked-Etag': `"${etag}"`, 'X-Linked-Size': String(data.length) })
-        .end();
+    const linked =
+      (etag: string): Route =>
+      (_req, res) =>
+        res
+          .writeHead(302, { Location: '/cdn/file', 'X-Linked-Etag': `"${etag}"`, 'X-Linked-Size': String(data.length) })
+          .end();
     server.route('/cdn/file', serveBytes(data, { headers: { ETag: '"cdn-etag-not-a-sha"' } }));
     server.route('/good/resolve', linked(sha(data)));
     server.route('/bad/resolve', linked(sha(Buffer.from('not these bytes'))));
@@ -315,5 +318,64 @@ describe('downloads', () => {
     const { events, result } = await run(new Downloader(fast), specs);
     expect(result.ok && result.r.map((r) => r.name)).toEqual(['weights.bin']);
     expect(events.at(-1)!.files[1]!.state).toBe('skipped');
+  });
+
+  it('measures speed over a moving window', () => {
+    let t = 0;
+    const m = new SpeedMeter(1000, () => t);
+    expect(m.speed()).toBe(0);
+    m.add(0);
+    t = 500;
+    m.add(1_000);
+    expect(m.speed()).toBe(2_000); // 1000 B in 0.5 s
+    t = 1_000;
+    m.add(1_000); // nothing new: the average over the window falls
+    expect(m.speed()).toBe(1_000);
+    t = 3_000;
+    m.add(5_000); // the old samples leave the window
+    expect(m.speed()).toBe(2_000); // 4000 B since t=1000
+  });
+
+  it('starts over when the .part is longer than the file (416)', async () => {
+    server.route('/file', serveBytes(data));
+    const s = spec({ sha256: sha(data) });
+    mkdirSync(join(dir, 'm'));
+    writeFileSync(`${s.dest}.part`, Buffer.concat([data, Buffer.from('junk')]));
+    const { result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    expect(server.requests.map((r) => r.headers.range)).toEqual([`bytes=${data.length + 4}-`, undefined]);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
+  it('backs off exponentially with jitter, and honours Retry-After', async () => {
+    server.route('/file', (req, res, hit) => {
+      if (hit === 1) res.writeHead(503, { 'Retry-After': '2' }).end();
+      else if (hit <= 3) res.writeHead(500).end();
+      else serveBytes(data)(req, res, hit);
+    });
+    const waits: number[] = [];
+    const d = new Downloader({
+      ...fast,
+      backoffBaseMs: 100,
+      backoffMaxMs: 10_000,
+      random: () => 0.5,
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    const { result } = await run(d, [spec({ sha256: sha(data) })]);
+    expect(result.ok).toBe(true);
+    // 503 asked for 2 s; then 100·2^(n-1) ms scaled by a jitter factor of 0.5 + 0.5·random.
+    expect(waits).toEqual([2000, 150, 300]);
+  });
+
+  it('gives up a mirror that redirects in a loop, and says so', async () => {
+    server.route('/loop', (_req, res) => res.writeHead(302, { Location: '/loop' }).end());
+    server.route('/file', serveBytes(data));
+    const d = new Downloader({ ...fast, maxRedirects: 3 });
+    const { events, result } = await run(d, [spec({ urls: [server.url('/loop'), server.url('/file')] })]);
+    expect(result.ok).toBe(true);
+    expect(server.requests.filter((r) => r.path === '/loop')).toHaveLength(4);
+    expect(events.some((e) => /more than 3 redirects/.test(e.files[0]!.message ?? ''))).toBe(true);
   });
 });

@@ -149,9 +149,11 @@ describe('ModelManager', () => {
   });
 
   it('fails with every mirror named and what to do next', async () => {
-    const err = await manager()
-      .pull('tiny-lm')
-      .done.catch((e: unknown) => e as StudioError);
+    const m = manager();
+    const events: ModelProgress[] = [];
+    m.on('progress', (p) => events.push(p));
+    const err = await m.pull('tiny-lm').done.catch((e: unknown) => e as StudioError);
+    expect(events.at(-1)).toMatchObject({ state: 'failed', message: (err as StudioError).message });
     expect(err).toBeInstanceOf(StudioError);
     expect((err as StudioError).code).toBe('DownloadFailed');
     const msg = (err as StudioError).message;
@@ -261,6 +263,27 @@ describe('ModelManager', () => {
     const report = await m.verify('tiny-vqgan');
     expect(report.files[1]).toMatchObject({ result: 'recorded', sha256: sha(yaml) });
     expect((await m.info('tiny-vqgan')).files[1]!.verification).toBe('recorded');
+  });
+
+  it('refuses to pull or remove a model another live process is downloading', async () => {
+    const modelDir = join(dir, 'models', 'tiny-vqgan');
+    mkdirSync(modelDir, { recursive: true });
+    writeFileSync(join(modelDir, 'studio.lock'), `${process.ppid}\n`); // a live process that is not us
+    const m = manager();
+    const events: ModelProgress[] = [];
+    m.on('progress', (p) => events.push(p));
+    const err = await m.pull('tiny-vqgan').done.catch((e: unknown) => e as StudioError);
+    expect((err as StudioError).code).toBe('Busy');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ modelId: 'tiny-vqgan', state: 'failed', message: (err as StudioError).message });
+    expect((err as StudioError).message).toContain(`pid ${process.ppid}`);
+    await expect(m.remove('tiny-vqgan')).rejects.toMatchObject({ code: 'Busy' });
+    expect(server.requests).toHaveLength(0);
+
+    // A lock left by a process that is gone is stale and taken over.
+    writeFileSync(join(modelDir, 'studio.lock'), '999999999\n');
+    expect((await m.pull('tiny-vqgan').done).state).toBe('installed');
+    expect(existsSync(join(modelDir, 'studio.lock'))).toBe(false);
   });
 
   it('names the known models for an unknown id', async () => {

@@ -14,8 +14,11 @@ import {
   composeMaps,
   prefixMap,
   renameKeys,
+  splitDim0,
   StateDictMismatchError,
+  transpose2d,
 } from '../../../src/main/engine/weights/state-dict.js';
+import { toFloat32 } from '../../../src/main/engine/weights/tensor.js';
 import { expected, expectMatchesTorch, fixture, tempDir } from './helpers.js';
 
 describe('loadCheckpoint and conversion', () => {
@@ -98,14 +101,26 @@ describe('loadCheckpoint and conversion', () => {
     await third.source.close();
 
     const direct = await openCached(fixture('torch-written.safetensors'), at('unused.safetensors'));
-    expect([direct.fromCache, direct.converted, direct.source.path]).toEqual([false, false, fixture('torch-written.safetensors')]);
+    expect([direct.fromCache, direct.converted, direct.source.path]).toEqual([
+      false,
+      false,
+      fixture('torch-written.safetensors'),
+    ]);
     await direct.source.close();
   });
 });
 
 describe('assertStateDict and name maps', () => {
   it('passes when names and shapes match exactly', () => {
-    expect(() => assertStateDict({ a: [2, 3], b: [] }, new Map([['a', [2, 3]], ['b', []]]))).not.toThrow();
+    expect(() =>
+      assertStateDict(
+        { a: [2, 3], b: [] },
+        new Map([
+          ['a', [2, 3]],
+          ['b', []],
+        ]),
+      ),
+    ).not.toThrow();
   });
 
   it('lists every missing, unexpected and mis-shaped name in one error', () => {
@@ -117,7 +132,10 @@ describe('assertStateDict and name maps', () => {
     ]);
     let err: unknown;
     try {
-      assertStateDict({ a: [3, 2], b: [4], c: [5] }, actual, { ignore: (n) => n.startsWith('loss.'), what: 'vqgan.ckpt' });
+      assertStateDict({ a: [3, 2], b: [4], c: [5] }, actual, {
+        ignore: (n) => n.startsWith('loss.'),
+        what: 'vqgan.ckpt',
+      });
     } catch (e) {
       err = e;
     }
@@ -144,8 +162,41 @@ describe('assertStateDict and name maps', () => {
       ['x.a', 1],
       ['y.a', 2],
     ]);
-    expect(() => renameKeys(m, prefixMap([['x.', ''], ['y.', '']]))).toThrow(/sends both 'x\.a' and 'y\.a' to 'a'/);
+    expect(() =>
+      renameKeys(
+        m,
+        prefixMap([
+          ['x.', ''],
+          ['y.', ''],
+        ]),
+      ),
+    ).toThrow(/sends both 'x\.a' and 'y\.a' to 'a'/);
     const map = composeMaps(prefixMap([['model.', '']]), (n) => (n.startsWith('loss.') ? null : n));
     expect([map('model.encoder.w'), map('model.loss.d'), map('loss.d')]).toEqual(['encoder.w', null, null]);
+  });
+
+  it('splitDim0 and transpose2d reshape tensors for name tables (OpenAI in_proj_weight, proj)', () => {
+    const f32 = (a: number[]) => new Uint8Array(new Float32Array(a).buffer);
+    const t = { dtype: 'F32' as const, shape: [3, 2], data: f32([1, 2, 3, 4, 5, 6]) };
+    expect(splitDim0(t, 3).map((p) => [p.shape, Array.from(toFloat32(p))])).toEqual([
+      [
+        [1, 2],
+        [1, 2],
+      ],
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      [
+        [1, 2],
+        [5, 6],
+      ],
+    ]);
+    expect(() => splitDim0(t, 2)).toThrow(/cannot split shape \[3, 2\] into 2/);
+    const tt = transpose2d(t);
+    expect([tt.shape, Array.from(toFloat32(tt))]).toEqual([
+      [2, 3],
+      [1, 3, 5, 2, 4, 6],
+    ]);
   });
 });

@@ -46,7 +46,13 @@ describe('malicious pickles', () => {
   it('refuses a dangerous global named but never called, and one named through INST (protocol 0)', () => {
     const named = new Pickle().proto(2).global('os', 'system').stop().bytes();
     expect(() => unpickle(named)).toThrow(/dangerous global 'os\.system'/);
-    const inst = new Pickle().mark().str('echo pwned').op(0x69).raw(new TextEncoder().encode('os\nsystem\n')).stop().bytes();
+    const inst = new Pickle()
+      .mark()
+      .str('echo pwned')
+      .op(0x69)
+      .raw(new TextEncoder().encode('os\nsystem\n'))
+      .stop()
+      .bytes();
     expect(() => unpickle(inst)).toThrow(/dangerous global 'os\.system'/);
     const stackGlobal = new Pickle().proto(4).str('builtins').str('exec').op(0x93).stop().bytes();
     expect(() => unpickle(stackGlobal)).toThrow(/dangerous global 'builtins\.exec'/);
@@ -56,7 +62,14 @@ describe('malicious pickles', () => {
 
   it('a global off the deny-list is still never run: calling it yields an inert record', () => {
     // Not on any list, so nothing refuses it; it still cannot do anything.
-    const p = new Pickle().proto(2).global('somepackage.shell', 'run').mark().str(`touch ${MARKER}`).op(0x74).reduce().stop();
+    const p = new Pickle()
+      .proto(2)
+      .global('somepackage.shell', 'run')
+      .mark()
+      .str(`touch ${MARKER}`)
+      .op(0x74)
+      .reduce()
+      .stop();
     const v = unpickle(p.bytes());
     expect(v).toBeInstanceOf(PyObject);
     expect([(v as PyObject).cls, (v as PyObject).args]).toEqual(['somepackage.shell.run', [`touch ${MARKER}`]]);

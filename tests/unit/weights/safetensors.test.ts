@@ -48,7 +48,11 @@ describe('safetensors', () => {
     dtypes.forEach((dtype, i) => {
       const shape = i % 3 === 0 ? [3] : i % 3 === 1 ? [2, 3] : [];
       const n = shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[dtype];
-      sd.set(`t.${dtype}`, { dtype, shape, data: Uint8Array.from({ length: n }, (_, j) => (j * 37 + i) & (dtype === 'BOOL' ? 1 : 255)) });
+      sd.set(`t.${dtype}`, {
+        dtype,
+        shape,
+        data: Uint8Array.from({ length: n }, (_, j) => (j * 37 + i) & (dtype === 'BOOL' ? 1 : 255)),
+      });
     });
     sd.set('empty', { dtype: 'F32', shape: [0, 4], data: new Uint8Array(0) });
     await writeSafetensors(at('rt.safetensors'), sd, { format: 'pt', note: 'round trip' });
@@ -59,7 +63,10 @@ describe('safetensors', () => {
     const raw = readFileSync(at('rt.safetensors'));
     const n = Number(raw.readBigUInt64LE(0));
     expect(n % 8).toBe(0);
-    const header = JSON.parse(raw.toString('utf8', 8, 8 + n)) as Record<string, { dtype: DType; data_offsets: number[] }>;
+    const header = JSON.parse(raw.toString('utf8', 8, 8 + n)) as Record<
+      string,
+      { dtype: DType; data_offsets: number[] }
+    >;
     expect(header.__metadata__).toEqual({ format: 'pt', note: 'round trip' });
     for (const [k, e] of Object.entries(header)) {
       if (k !== '__metadata__') expect(e.data_offsets[0]! % DTYPE_SIZE[e.dtype], k).toBe(0);
@@ -84,22 +91,57 @@ describe('safetensors', () => {
   });
 
   const CORRUPT: [string, () => Buffer, RegExp][] = [
-    ['truncated fixture', () => readFileSync(fixture('truncated.safetensors')), /file is truncated: the header describes 98 bytes of data, the file holds 93/],
+    [
+      'truncated fixture',
+      () => readFileSync(fixture('truncated.safetensors')),
+      /file is truncated: the header describes 98 bytes of data, the file holds 93/,
+    ],
     ['shorter than the length prefix', () => Buffer.from([1, 2, 3]), /truncated \(3 bytes/],
     ['header length beyond the file', () => file({}, undefined, 1000n), /truncated: header length 1000/],
-    ['header length over the limit', () => file({}, undefined, BigInt(MAX_HEADER_BYTES) + 1n), /exceeds the 100000000-byte limit/],
+    [
+      'header length over the limit',
+      () => file({}, undefined, BigInt(MAX_HEADER_BYTES) + 1n),
+      /exceeds the 100000000-byte limit/,
+    ],
     ['header not JSON', () => file('{"a": '), /not valid JSON/],
     ['header not an object', () => file('[1,2]'), /does not start with '\{'/],
-    ['unknown dtype', () => file({ a: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), /'a' has unsupported dtype "F8_E4M3"/],
-    ['negative dimension', () => file({ a: { dtype: 'U8', shape: [-1], data_offsets: [0, 0] } }), /invalid dimension -1/],
-    ['size mismatch', () => file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)), /needs 8 bytes but data_offsets \[0, 4\] span 4/],
+    [
+      'unknown dtype',
+      () => file({ a: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)),
+      /'a' has unsupported dtype "F8_E4M3"/,
+    ],
+    [
+      'negative dimension',
+      () => file({ a: { dtype: 'U8', shape: [-1], data_offsets: [0, 0] } }),
+      /invalid dimension -1/,
+    ],
+    [
+      'size mismatch',
+      () => file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      /needs 8 bytes but data_offsets \[0, 4\] span 4/,
+    ],
     [
       'overlapping tensors',
-      () => file({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, new Uint8Array(4)),
+      () =>
+        file(
+          {
+            a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] },
+            b: { dtype: 'U8', shape: [2], data_offsets: [2, 4] },
+          },
+          new Uint8Array(4),
+        ),
       /overlapping/,
     ],
-    ['a gap', () => file({ a: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, new Uint8Array(4)), /gap between tensors/],
-    ['trailing bytes', () => file({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(5)), /3 unexpected bytes after the last tensor/],
+    [
+      'a gap',
+      () => file({ a: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, new Uint8Array(4)),
+      /gap between tensors/,
+    ],
+    [
+      'trailing bytes',
+      () => file({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(5)),
+      /3 unexpected bytes after the last tensor/,
+    ],
     ['metadata not strings', () => file({ __metadata__: { a: 1 } }), /__metadata__\.a is not a string/],
   ];
   it.each(CORRUPT)('rejects %s', async (_name, make, message) => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../../src/main/engine/weights/load.js';
 import { toFloat32 } from '../../../src/main/engine/weights/tensor.js';
-import { PyObject, TorchDType } from '../../../src/main/engine/weights/torch-pickle.js';
+import { PyObject, type TorchDType } from '../../../src/main/engine/weights/torch-pickle.js';
 import { TorchCheckpoint } from '../../../src/main/engine/weights/torch-zip.js';
 import { expected, expectMatchesTorch, fixture } from './helpers.js';
 
@@ -12,7 +12,11 @@ describe('torch zip checkpoints written by torch.save', () => {
     expectMatchesTorch(sd, expected.fixtures['lightning.ckpt']!);
     // The views PyTorch saved non-contiguous really were (so the copies above were exercised).
     const want = expected.fixtures['lightning.ckpt']!;
-    expect(['transposed.weight', 'expanded', 'shared.col'].map((n) => want[n]!.contiguous)).toEqual([false, false, false]);
+    expect(['transposed.weight', 'expanded', 'shared.col'].map((n) => want[n]!.contiguous)).toEqual([
+      false,
+      false,
+      false,
+    ]);
     expect(Array.from(toFloat32(sd.get('shared.col')!))).toEqual([2, 7, 12, 17]);
     expect(Array.from(toFloat32(sd.get('expanded')!))).toEqual([1.5, -2, 3.25, 1.5, -2, 3.25]);
   });
@@ -29,14 +33,23 @@ describe('torch zip checkpoints written by torch.save', () => {
   it('converts F16 and BF16 to F32 on request', async () => {
     const sd = await loadCheckpoint(fixture('lightning.ckpt'), { float32: true });
     for (const t of sd.values()) expect(t.dtype).toBe('F32');
-    expect(Array.from(toFloat32(sd.get('scale.bf16')!))).toEqual(expected.fixtures['lightning.ckpt']!['scale.bf16']!.first);
-    expect(Array.from(toFloat32(sd.get('norm.weight')!))).toEqual(expected.fixtures['lightning.ckpt']!['norm.weight']!.first);
+    expect(Array.from(toFloat32(sd.get('scale.bf16')!))).toEqual(
+      expected.fixtures['lightning.ckpt']!['scale.bf16']!.first,
+    );
+    expect(Array.from(toFloat32(sd.get('norm.weight')!))).toEqual(
+      expected.fixtures['lightning.ckpt']!['norm.weight']!.first,
+    );
   });
 
   it('keeps Lightning metadata and hyper-parameter objects as inert records', async () => {
     const ck = await TorchCheckpoint.open(fixture('lightning.ckpt'));
     try {
-      expect(ck.metadata).toMatchObject({ archive: 'lightning', epoch: '3', global_step: '1234', 'pytorch-lightning_version': '1.9.0' });
+      expect(ck.metadata).toMatchObject({
+        archive: 'lightning',
+        epoch: '3',
+        global_step: '1234',
+        'pytorch-lightning_version': '1.9.0',
+      });
       expect(ck.skipped.size).toBe(0);
       const root = ck.root as Map<string, unknown>;
       const hp = root.get('hyper_parameters') as PyObject;
@@ -45,7 +58,9 @@ describe('torch zip checkpoints written by torch.save', () => {
       expect(hp.dictItems.get('lr')).toBe(4.5e-6);
       const obj = hp.dictItems.get('obj') as PyObject;
       expect(obj.cls).toBe('__main__.HParams');
-      expect(((obj.state as Map<string, unknown>).get('ddconfig') as Map<string, unknown>).get('ch_mult')).toEqual([1, 1, 2, 2, 4]);
+      expect(((obj.state as Map<string, unknown>).get('ddconfig') as Map<string, unknown>).get('ch_mult')).toEqual([
+        1, 1, 2, 2, 4,
+      ]);
       expect((hp.dictItems.get('ns') as PyObject).cls).toBe('argparse.Namespace');
       const p = hp.dictItems.get('path') as PyObject;
       expect([p.cls, p.args]).toEqual(['pathlib.PurePosixPath', ['/', 'data', 'imagenet']]);
@@ -73,7 +88,9 @@ describe('torch zip checkpoints written by torch.save', () => {
       expect(ck.has('nope')).toBe(false);
       await expect(ck.read('nope')).rejects.toThrow(/no tensor named 'nope'/);
       const t = await ck.read('transposed.weight');
-      expect(Array.from(toFloat32(t).slice(0, 6))).toEqual(expected.fixtures['lightning.ckpt']!['transposed.weight']!.first);
+      expect(Array.from(toFloat32(t).slice(0, 6))).toEqual(
+        expected.fixtures['lightning.ckpt']!['transposed.weight']!.first,
+      );
     } finally {
       await ck.close();
     }
@@ -87,9 +104,18 @@ describe('torch zip checkpoints written by torch.save', () => {
     );
   });
 
-  it('names unsupported dtypes and TorchScript archives', async () => {
-    await expect(loadCheckpoint(fixture('complex.pt'))).rejects.toThrow(/'z' has unsupported dtype torch\.ComplexFloatStorage/);
-    await expect(loadCheckpoint(fixture('scripted.pt'))).rejects.toThrow(/TorchScript archive/);
+  it('names unsupported dtypes', async () => {
+    await expect(loadCheckpoint(fixture('complex.pt'))).rejects.toThrow(
+      /'z' has unsupported dtype torch\.ComplexFloatStorage/,
+    );
+  });
+
+  it('a TorchScript archive (torch.jit.save) yields the state_dict() names and tensors', async () => {
+    const sd = await loadCheckpoint(fixture('scripted.pt'));
+    expectMatchesTorch(sd, expected.fixtures['scripted.pt']!);
+    const ck = await TorchCheckpoint.open(fixture('scripted.pt'));
+    expect(ck.metadata.torchscript).toBe('true');
+    await ck.close();
   });
 
   it('refuses the legacy (pre-1.6) format and truncated files with clear errors', async () => {

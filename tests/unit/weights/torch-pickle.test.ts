@@ -8,7 +8,12 @@ const u32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>
 describe('unpickle', () => {
   it('decodes the scalar and container opcodes torch.save emits', () => {
     const p = new Pickle().proto(2).op(0x7d).mark(); // {
-    p.str('i').int(-7).str('big').int(2 ** 40).str('u16').int(40000);
+    p.str('i')
+      .int(-7)
+      .str('big')
+      .int(2 ** 40)
+      .str('u16')
+      .int(40000);
     p.str('f').op(0x47, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0); // BINFLOAT 1.5, big-endian
     p.str('t').op(0x88).str('n').op(0x4e);
     p.str('tup').int(1).int(2).op(0x86); // TUPLE2
@@ -49,7 +54,11 @@ describe('unpickle', () => {
   });
 
   const BAD: [string, number[], RegExp][] = [
-    ['truncated string length', [0x80, 2, 0x58, ...u32(0x7fffffff), 0x61], /truncated pickle: needs 2147483647 more bytes/],
+    [
+      'truncated string length',
+      [0x80, 2, 0x58, ...u32(0x7fffffff), 0x61],
+      /truncated pickle: needs 2147483647 more bytes/,
+    ],
     ['BINBYTES8 over the size', [0x80, 4, 0x8e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0], /exceeds the pickle's size/],
     ['unknown opcode', [0x80, 2, 0xff], /unknown pickle opcode 0xff/],
     ['out-of-band buffer', [0x80, 5, 0x97], /unsupported pickle opcode NEXT_BUFFER/],
@@ -81,8 +90,29 @@ describe('unpickle', () => {
     expect(() => unpickle(memo.stop().bytes(), { maxMemo: 10 })).toThrow(/memo exceeds 10 entries/);
   });
 
+  it('bounds the copying done by allow-listed constructors (no quadratic blow-up from a small file)', () => {
+    // a set of 1000 items, then set(<it>) called 2000 times through the memo: 2M copies from ~12 KB
+    const p = new Pickle().proto(2).global('builtins', 'set').op(0x71, 1).op(0x5d).mark();
+    for (let i = 0; i < 1000; i++) p.int(i);
+    p.op(0x65).op(0x71, 2).op(0x30).mark();
+    for (let i = 0; i < 2000; i++) p.op(0x68, 1).op(0x68, 2).op(0x85).reduce();
+    p.op(0x74).stop();
+    expect(() => unpickle(p.bytes())).toThrow(/pickle: containers copied exceed \d+ elements \(opcode at byte \d+\)/);
+    expect(() => unpickle(p.bytes(), { maxWork: 3_000_000 })).not.toThrow();
+  });
+
   it('an allow-listed callable given wrong arguments fails as a pickle error, not a crash', () => {
-    const p = new Pickle().proto(2).global('torch._utils', '_rebuild_tensor_v2').mark().int(1).int(2).int(3).int(4).op(0x74).reduce().stop();
+    const p = new Pickle()
+      .proto(2)
+      .global('torch._utils', '_rebuild_tensor_v2')
+      .mark()
+      .int(1)
+      .int(2)
+      .int(3)
+      .int(4)
+      .op(0x74)
+      .reduce()
+      .stop();
     expect(() => unpickle(p.bytes())).toThrow(/_rebuild_tensor_v2: expected a storage/);
   });
 });

@@ -4,9 +4,16 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../../src/main/engine/weights/load.js';
-import { gather, isContiguous, TorchCheckpoint } from '../../../src/main/engine/weights/torch-zip.js';
-import { Pickle, pickleStateDict, pickleTensorDict, type TensorView, writeTorchZip } from '../../fixtures/weights/torch-zip-writer.js';
-import { fixture, tempDir } from './helpers.js';
+import { gather, isContiguous } from '../../../src/main/engine/weights/tensor.js';
+import { TorchCheckpoint } from '../../../src/main/engine/weights/torch-zip.js';
+import {
+  Pickle,
+  pickleStateDict,
+  pickleTensorDict,
+  type TensorView,
+  writeTorchZip,
+} from '../../fixtures/weights/torch-zip-writer.js';
+import { expected, expectMatchesTorch, fixture, tempDir } from './helpers.js';
 
 describe('strided views', () => {
   it('gather matches a naive element-by-element copy over random shapes, strides and offsets', () => {
@@ -58,18 +65,47 @@ describe('crafted torch archives', () => {
   };
 
   it('a well-formed one loads (the writer itself is checked against torch.load by check_ts_writer.py)', async () => {
-    const sd = await loadCheckpoint(write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]));
+    const sd = await loadCheckpoint(
+      write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]),
+    );
     expect(sd.get('w')).toEqual({ dtype: 'F32', shape: [3], data: f32([1, 2, 3]) });
   });
 
   it('a storage claiming more elements than its entry holds', async () => {
-    const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 1000, shape: [3] }], [['0', f32([1, 2, 3])]]);
-    await expect(loadCheckpoint(file)).rejects.toThrow(/storage '0' claims 1000 elements of torch\.FloatStorage \(4000 bytes\) but its zip entry holds 12 bytes/);
+    const file = write(
+      [{ name: 'w', dtype: 'F32', key: '0', storageNumel: 1000, shape: [3] }],
+      [['0', f32([1, 2, 3])]],
+    );
+    await expect(loadCheckpoint(file)).rejects.toThrow(
+      /storage '0' claims 1000 elements of torch\.FloatStorage \(4000 bytes\) but its zip entry holds 12 bytes/,
+    );
   });
 
   it('a view reaching past its storage', async () => {
-    const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, offset: 2, shape: [2, 2], stride: [2, 1] }], [['0', f32([1, 2, 3])]]);
-    await expect(loadCheckpoint(file)).rejects.toThrow(/'w': view \(offset 2, shape \[2, 2\], stride \[2, 1\]\) needs 24 bytes of a 12-byte storage/);
+    const file = write(
+      [{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, offset: 2, shape: [2, 2], stride: [2, 1] }],
+      [['0', f32([1, 2, 3])]],
+    );
+    await expect(loadCheckpoint(file)).rejects.toThrow(
+      /'w': view \(offset 2, shape \[2, 2\], stride \[2, 1\]\) needs 24 bytes of a 12-byte storage/,
+    );
+  });
+
+  it('an expanded view claiming more memory than any checkpoint could need', async () => {
+    const huge = {
+      name: 'w',
+      dtype: 'F32' as const,
+      key: '0',
+      storageNumel: 1,
+      shape: [2 ** 20, 2 ** 20],
+      stride: [0, 0],
+    };
+    const file = write([huge], [['0', f32([1])]]);
+    await expect(loadCheckpoint(file)).rejects.toThrow(/'w' would take 4398046511104 bytes, over 4294967296/);
+    const many = Array.from({ length: 3 }, (_, i) => ({ ...huge, name: `w${i}`, shape: [2 ** 14, 2 ** 14] }));
+    await expect(loadCheckpoint(write(many, [['0', f32([1])]]))).rejects.toThrow(
+      /the tensors would take 3221225472 bytes, far more than/,
+    );
   });
 
   it('a storage with no entry', async () => {
@@ -95,7 +131,9 @@ describe('crafted torch archives', () => {
     const q = new Pickle().proto(2).global('collections', 'OrderedDict').emptyTuple().reduce().mark();
     q.str('q').global('torch._utils', '_rebuild_qtensor').emptyTuple().reduce().setitems().stop();
     writeTorchZip(at('q.pt'), 'archive', q.bytes(), []);
-    await expect(loadCheckpoint(at('q.pt'))).rejects.toThrow(/'q' is a tensor kind this reader does not support \(torch\._utils\._rebuild_qtensor\)/);
+    await expect(loadCheckpoint(at('q.pt'))).rejects.toThrow(
+      /'q' is a tensor kind this reader does not support \(torch\._utils\._rebuild_qtensor\)/,
+    );
   });
 
   it('a corrupted data.pkl fails its CRC; a corrupted storage only when verifyCrc is asked for', async () => {
@@ -109,15 +147,35 @@ describe('crafted torch archives', () => {
 
     const badData = Buffer.from(bytes);
     const dataAt = badData.indexOf(Buffer.from(f32([1, 2, 3])));
-    badData[dataAt + 1] ^= 0xff;
+    badData[dataAt + 1] = badData[dataAt + 1]! ^ 0xff;
     writeFileSync(at('baddata.pt'), badData);
-    await expect(loadCheckpoint(at('baddata.pt'), { verifyCrc: true })).rejects.toThrow(/data\/0' fails its CRC-32 check/);
+    await expect(loadCheckpoint(at('baddata.pt'), { verifyCrc: true })).rejects.toThrow(
+      /data\/0' fails its CRC-32 check/,
+    );
     expect((await loadCheckpoint(at('baddata.pt'))).get('w')!.data).not.toEqual(f32([1, 2, 3]));
+  });
+
+  it('reads the zip64 end records torch writes when the classic ones are saturated', async () => {
+    const bytes = Buffer.from(readFileSync(fixture('lightning.ckpt')));
+    const eocd = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    bytes.writeUInt16LE(0xffff, eocd + 8);
+    bytes.writeUInt16LE(0xffff, eocd + 10);
+    bytes.writeUInt32LE(0xffffffff, eocd + 12);
+    bytes.writeUInt32LE(0xffffffff, eocd + 16);
+    writeFileSync(at('z64.ckpt'), bytes);
+    expectMatchesTorch(await loadCheckpoint(at('z64.ckpt')), expected.fixtures['lightning.ckpt']!);
+    // ... and with the zip64 record damaged, says so
+    const z64 = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]));
+    bytes[z64] = 0;
+    writeFileSync(at('z64bad.ckpt'), bytes);
+    await expect(loadCheckpoint(at('z64bad.ckpt'))).rejects.toThrow(/bad zip64 end record/);
   });
 
   it('a pickle over the size bound, a zip without data.pkl, a cut central directory', async () => {
     const file = write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]);
-    await expect(loadCheckpoint(file, { maxPickleBytes: 50 })).rejects.toThrow(/data\.pkl is \d+ bytes, over the 50-byte limit/);
+    await expect(loadCheckpoint(file, { maxPickleBytes: 50 })).rejects.toThrow(
+      /data\.pkl is \d+ bytes, over the 50-byte limit/,
+    );
 
     writeTorchZip(at('other.zip'), 'archive', new Uint8Array(0), []);
     const z = readFileSync(at('other.zip'));

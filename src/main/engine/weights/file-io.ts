@@ -23,7 +23,10 @@ export async function readExactly(fh: FileHandle, position: number, length: numb
  * place; on any error the temp file is removed and `dest` is left as it was.
  */
 export async function writeAtomically(dest: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = path.join(
+    path.dirname(dest),
+    `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
   const fh = await open(tmp, 'wx');
   try {
     await write(fh);

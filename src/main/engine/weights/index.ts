@@ -4,7 +4,9 @@ export {
   asFloat32Tensor,
   bfloat16ToFloat32,
   DTYPE_SIZE,
+  gather,
   halfToFloat32,
+  isContiguous,
   numelOf,
   toFloat32,
   typedArrayOf,
@@ -33,6 +35,8 @@ export {
   composeMaps,
   prefixMap,
   renameKeys,
+  splitDim0,
   StateDictMismatchError,
+  transpose2d,
   type NameMap,
 } from './state-dict.js';

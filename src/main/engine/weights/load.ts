@@ -5,7 +5,7 @@ import { open, stat } from 'node:fs/promises';
 import { MAX_HEADER_BYTES, SafetensorsReader, writeSafetensors } from './safetensors.js';
 import { type NameMap, renameKeys } from './state-dict.js';
 import { type ReadOptions, type StateDict, type WeightSource } from './tensor.js';
-import { explainPickleFile, TorchCheckpoint, type TorchOpenOptions } from './torch-zip.js';
+import { TorchCheckpoint, type TorchOpenOptions } from './torch-zip.js';
 
 export type WeightFormat = 'safetensors' | 'torch-zip' | 'pickle' | 'unknown';
 
@@ -36,17 +36,8 @@ export async function openCheckpoint(file: string, opts: TorchOpenOptions = {}):
       return SafetensorsReader.open(file);
     case 'torch-zip':
       return TorchCheckpoint.open(file, opts);
-    case 'pickle': {
-      const fh = await open(file, 'r');
-      try {
-        const size = Math.min((await fh.stat()).size, opts.maxPickleBytes ?? 256 << 20);
-        const buf = Buffer.alloc(size);
-        await fh.read(buf, 0, size, 0);
-        throw explainPickleFile(buf, file);
-      } finally {
-        await fh.close();
-      }
-    }
+    case 'pickle': // legacy torch files and bare pickles: TorchCheckpoint explains why they are refused
+      return TorchCheckpoint.open(file, opts);
     case 'unknown': {
       const size = (await stat(file)).size;
       throw new Error(

@@ -66,7 +66,8 @@ export function parseSafetensorsHeader(json: Uint8Array, dataSize: number, what 
     }
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (typeof e !== 'object' || e === null) throw new Error(`${what}: entry '${name}' is not an object`);
-    if (!isDType(e.dtype)) throw new Error(`${what}: tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)}`);
+    if (!isDType(e.dtype))
+      throw new Error(`${what}: tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)}`);
     if (!Array.isArray(e.shape)) throw new Error(`${what}: tensor '${name}' has no shape array`);
     const shape = checkShape(e.shape, `${what}: tensor '${name}'`);
     const off = e.data_offsets;
@@ -100,7 +101,9 @@ export function parseSafetensorsHeader(json: Uint8Array, dataSize: number, what 
     cursor = e.end;
   }
   if (cursor > dataSize) {
-    throw new Error(`${what}: file is truncated: the header describes ${cursor} bytes of data, the file holds ${dataSize}`);
+    throw new Error(
+      `${what}: file is truncated: the header describes ${cursor} bytes of data, the file holds ${dataSize}`,
+    );
   }
   if (cursor < dataSize) {
     throw new Error(`${what}: ${dataSize - cursor} unexpected bytes after the last tensor`);
@@ -126,7 +129,9 @@ export class SafetensorsReader implements WeightSource {
       if (size < 8) throw new Error(`${file}: file is truncated (${size} bytes; a safetensors file has at least 8)`);
       const n = (await readExactly(fh, 0, 8, file)).readBigUInt64LE(0);
       if (n > BigInt(MAX_HEADER_BYTES)) {
-        throw new Error(`${file}: safetensors header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupt file?)`);
+        throw new Error(
+          `${file}: safetensors header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupt file?)`,
+        );
       }
       const headerLen = Number(n);
       if (8 + headerLen > size) {
@@ -160,8 +165,17 @@ export class SafetensorsReader implements WeightSource {
 
   async read(name: string, opts: ReadOptions = {}): Promise<WeightTensor> {
     const e = this.entry(name);
-    const data = await readExactly(this.fh, this.dataStart + e.begin, e.end - e.begin, `${this.path}: tensor '${name}'`);
-    const t: WeightTensor = { dtype: e.dtype, shape: [...e.shape], data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    const data = await readExactly(
+      this.fh,
+      this.dataStart + e.begin,
+      e.end - e.begin,
+      `${this.path}: tensor '${name}'`,
+    );
+    const t: WeightTensor = {
+      dtype: e.dtype,
+      shape: [...e.shape],
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    };
     return opts.float32 ? asFloat32Tensor(t) : t;
   }
 

@@ -1,7 +1,7 @@
 // Matching a checkpoint's names and shapes against what a model expects: renaming hooks (OpenAI's
 // CLIP names to Hugging Face's, prefixes Lightning adds) and one assertion that says exactly which
 // names are missing, unexpected or mis-shaped.
-import { type TensorInfo } from './tensor.js';
+import { DTYPE_SIZE, gather, type TensorInfo, type WeightTensor } from './tensor.js';
 
 /** Maps a checkpoint name to the model's name, or null to drop the tensor (e.g. `loss.*`). */
 export type NameMap = (name: string) => string | null;
@@ -60,7 +60,9 @@ export class StateDictMismatchError extends Error {
     if (missing.length) parts.push(`  missing (${missing.length}):\n${list(missing)}`);
     if (unexpected.length) parts.push(`  unexpected (${unexpected.length}):\n${list(unexpected)}`);
     if (misshaped.length) {
-      const lines = misshaped.map((m) => `${m.name}: expected [${m.expected.join(', ')}], got [${m.actual.join(', ')}]`);
+      const lines = misshaped.map(
+        (m) => `${m.name}: expected [${m.expected.join(', ')}], got [${m.actual.join(', ')}]`,
+      );
       parts.push(`  wrong shape (${misshaped.length}):\n${list(lines)}`);
     }
     super(parts.join('\n'));
@@ -100,4 +102,28 @@ export function assertStateDict(expected: Shapes, actual: Shapes, opts: AssertOp
   if (missing.length || unexpected.length || misshaped.length) {
     throw new StateDictMismatchError(missing, unexpected, misshaped, opts.what ?? 'checkpoint');
   }
+}
+
+// Building blocks for name tables that also reshape tensors (OpenAI's CLIP files keep q, k and v in
+// one `in_proj_weight` [3w, w] and store `proj` as [width, embed], transposed from Hugging Face's).
+
+/** Splits a tensor along its first dimension into `parts` equal pieces (copies, contiguous). */
+export function splitDim0(t: WeightTensor, parts: number): WeightTensor[] {
+  const [rows, ...rest] = t.shape;
+  if (rows === undefined || rows % parts !== 0) {
+    throw new Error(`cannot split shape [${t.shape.join(', ')}] into ${parts} along dimension 0`);
+  }
+  const n = t.data.byteLength / parts;
+  return Array.from({ length: parts }, (_, i) => ({
+    dtype: t.dtype,
+    shape: [rows / parts, ...rest],
+    data: t.data.slice(i * n, (i + 1) * n),
+  }));
+}
+
+/** The transpose of a 2-D tensor, contiguous. */
+export function transpose2d(t: WeightTensor): WeightTensor {
+  if (t.shape.length !== 2) throw new Error(`transpose2d needs a 2-D tensor, got [${t.shape.join(', ')}]`);
+  const [r, c] = t.shape as [number, number];
+  return { dtype: t.dtype, shape: [c, r], data: gather(t.data, [c, r], [1, c], DTYPE_SIZE[t.dtype]) };
 }

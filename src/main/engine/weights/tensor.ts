@@ -135,15 +135,7 @@ export function toFloat32(t: WeightTensor): Float32Array {
 /** The tensor's values as a typed array of its own dtype (F16/BF16 as raw Uint16 bit patterns). */
 export function typedArrayOf(
   t: WeightTensor,
-):
-  | Float64Array
-  | Float32Array
-  | Uint16Array
-  | BigInt64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint8Array {
+): Float64Array | Float32Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array {
   const b = t.data;
   switch (t.dtype) {
     case 'F64':
@@ -193,4 +185,52 @@ export interface WeightSource {
   info(name: string): TensorInfo;
   read(name: string, opts?: ReadOptions): Promise<WeightTensor>;
   close(): Promise<void>;
+}
+
+/** Row-major contiguity; dimensions of size 1 may carry any stride. */
+export function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] === 1) continue;
+    if (stride[i] !== expected) return false;
+    expected *= shape[i]!;
+  }
+  return true;
+}
+
+/** Copies a strided view (offset 0 in `src`) into contiguous row-major bytes. */
+export function gather(src: Uint8Array, shape: readonly number[], stride: readonly number[], size: number): Uint8Array {
+  const n = numelOf(shape);
+  const out = new Uint8Array(n * size);
+  const nd = shape.length;
+  if (n === 0) return out;
+  if (nd === 0) {
+    out.set(src.subarray(0, size));
+    return out;
+  }
+  const inner = shape[nd - 1]!;
+  const innerStride = stride[nd - 1]!;
+  const idx = new Array<number>(nd - 1).fill(0);
+  let o = 0;
+  for (;;) {
+    let base = 0;
+    for (let d = 0; d < nd - 1; d++) base += idx[d]! * stride[d]!;
+    if (innerStride === 1) {
+      out.set(src.subarray(base * size, (base + inner) * size), o);
+      o += inner * size;
+    } else {
+      for (let j = 0; j < inner; j++) {
+        const s = (base + j * innerStride) * size;
+        for (let b = 0; b < size; b++) out[o++] = src[s + b]!;
+      }
+    }
+    let d = nd - 2;
+    while (d >= 0) {
+      if (++idx[d]! < shape[d]!) break;
+      idx[d] = 0;
+      d--;
+    }
+    if (d < 0) break;
+  }
+  return out;
 }

@@ -23,6 +23,13 @@ import { type DType } from './tensor.js';
 
 export class PickleError extends Error {
   override name = 'PickleError';
+  constructor(
+    message: string,
+    /** The stream ended early: a longer read of the same file might succeed. */
+    readonly truncated = false,
+  ) {
+    super(message);
+  }
 }
 
 /** The pickle names a callable that can only serve to run code. Nothing from the file is used. */
@@ -258,7 +265,8 @@ export function isDangerousGlobal(module: string, name: string): boolean {
 class Callable {
   constructor(
     readonly qualname: string,
-    readonly call: (args: readonly PyValue[]) => PyValue,
+    /** `charge(n)` accounts for n elements copied, against the unpickler's work bound. */
+    readonly call: (args: readonly PyValue[], charge: (n: number) => void) => PyValue,
   ) {}
 }
 
@@ -299,9 +307,12 @@ function rebuildTensor(fn: string, args: readonly PyValue[], dtypeArgIndex?: num
 
 function makeAllowList(): Map<string, Callable | StorageType | TorchDType> {
   const m = new Map<string, Callable | StorageType | TorchDType>();
-  const fn = (q: string, call: (a: readonly PyValue[]) => PyValue) => m.set(q, new Callable(q, call));
-  for (const [name, dtype] of Object.entries(STORAGE_DTYPES)) m.set(`torch.${name}`, new StorageType(`torch.${name}`, dtype));
-  for (const [name, dtype] of Object.entries(TORCH_DTYPES)) m.set(`torch.${name}`, new TorchDType(`torch.${name}`, dtype));
+  const fn = (q: string, call: (a: readonly PyValue[], charge: (n: number) => void) => PyValue) =>
+    m.set(q, new Callable(q, call));
+  for (const [name, dtype] of Object.entries(STORAGE_DTYPES))
+    m.set(`torch.${name}`, new StorageType(`torch.${name}`, dtype));
+  for (const [name, dtype] of Object.entries(TORCH_DTYPES))
+    m.set(`torch.${name}`, new TorchDType(`torch.${name}`, dtype));
 
   fn('torch._utils._rebuild_tensor', (a) => rebuildTensor('_rebuild_tensor', a));
   fn('torch._utils._rebuild_tensor_v2', (a) => rebuildTensor('_rebuild_tensor_v2', a));
@@ -330,12 +341,11 @@ function makeAllowList(): Map<string, Callable | StorageType | TorchDType> {
     fn(q, (a) => new UnsupportedTensor(q, a));
   }
   fn('torch.Size', (a) => Object.freeze(intTuple(a[0] ?? [], 'torch.Size')));
-  fn('collections.OrderedDict', (a) => dictFrom(a[0], 'OrderedDict'));
-  fn('builtins.dict', (a) => dictFrom(a[0], 'dict'));
-  fn('builtins.set', (a) => new Set(iterable(a[0], 'set')));
-  fn('builtins.frozenset', (a) => new Set(iterable(a[0], 'frozenset')));
-  fn('builtins.list', (a) => [...iterable(a[0], 'list')]);
-  fn('builtins.tuple', (a) => Object.freeze([...iterable(a[0], 'tuple')]));
+  // Copying constructors are charged per element: a pickle could otherwise call them over and over on
+  // one large memoized container (quadratic work from a small file).
+  fn('collections.OrderedDict', (a, charge) => dictFrom(a[0], 'OrderedDict', charge));
+  fn('builtins.set', (a, charge) => new Set(iterable(a[0], 'set', charge)));
+  fn('builtins.frozenset', (a, charge) => new Set(iterable(a[0], 'frozenset', charge)));
   fn('builtins.bytearray', (a) => (a[0] instanceof Uint8Array ? a[0] : new PyObject('builtins.bytearray', a)));
   // Protocol 2 pickles bytes as _codecs.encode(<latin-1 str>, 'latin1').
   fn('_codecs.encode', (a) => {
@@ -345,26 +355,35 @@ function makeAllowList(): Map<string, Callable | StorageType | TorchDType> {
       for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
       return out;
     }
-    if (typeof s === 'string' && (enc === 'utf-8' || enc === 'utf8' || enc === undefined)) return new TextEncoder().encode(s);
+    if (typeof s === 'string' && (enc === 'utf-8' || enc === 'utf8' || enc === undefined))
+      return new TextEncoder().encode(s);
     return new PyObject('_codecs.encode', a);
   });
   // copyreg._reconstructor(cls, base, state) builds an instance of cls: a placeholder here.
-  fn('copyreg._reconstructor', (a) => new PyObject(a[0] instanceof PyGlobal ? a[0].qualname : 'copyreg._reconstructor', a));
+  fn(
+    'copyreg._reconstructor',
+    (a) => new PyObject(a[0] instanceof PyGlobal ? a[0].qualname : 'copyreg._reconstructor', a),
+  );
   return m;
 }
 
-function iterable(v: PyValue, what: string): Iterable<PyValue> {
+function iterable(v: PyValue, what: string, charge: (n: number) => void): Iterable<PyValue> {
   if (v === undefined) return [];
-  if (Array.isArray(v) || v instanceof Set) return v;
-  if (v instanceof Map) return v.keys();
+  if (Array.isArray(v) || v instanceof Set || v instanceof Map) {
+    charge(v instanceof Array ? v.length : v.size);
+    return v instanceof Map ? v.keys() : v;
+  }
   throw new PickleError(`${what}(): cannot iterate over ${describe(v)}`);
 }
 
-function dictFrom(v: PyValue, what: string): Map<PyValue, PyValue> {
+function dictFrom(v: PyValue, what: string, charge: (n: number) => void): Map<PyValue, PyValue> {
   const d = new Map<PyValue, PyValue>();
   if (v === undefined) return d;
-  if (v instanceof Map) return new Map(v);
-  for (const pair of iterable(v, what)) {
+  if (v instanceof Map) {
+    charge(v.size);
+    return new Map(v);
+  }
+  for (const pair of iterable(v, what, charge)) {
     if (!Array.isArray(pair) || pair.length !== 2) throw new PickleError(`${what}(): expected (key, value) pairs`);
     d.set(pair[0], pair[1]);
   }
@@ -401,13 +420,13 @@ export interface UnpickleOptions {
   maxMarkDepth?: number;
   /** Largest integer (LONG4) in bytes. */
   maxLongBytes?: number;
+  /** Elements that allow-listed constructors may copy in all (default 16 per pickle byte + 1M). */
+  maxWork?: number;
   /** Name of the pickle for error messages. */
   what?: string;
 }
 
 export const PICKLE_LIMITS = { maxMemo: 1 << 22, maxStack: 1 << 22, maxMarkDepth: 10_000, maxLongBytes: 4096 };
-
-const MARK = Symbol('mark');
 
 /**
  * Runs the pickle in `data` up to its STOP opcode and returns the value it built, or throws. Bytes
@@ -426,6 +445,13 @@ class Unpickler {
   private readonly what: string;
   private readonly lim: typeof PICKLE_LIMITS;
   private opPos = 0;
+  private work = 0;
+  private readonly maxWork: number;
+  private readonly charge = (n: number): void => {
+    this.work += n;
+    // Thrown bare: call() adds the pickle's name and position.
+    if (this.work > this.maxWork) throw new PickleError(`containers copied exceed ${this.maxWork} elements`);
+  };
 
   constructor(
     private readonly data: Uint8Array,
@@ -439,15 +465,16 @@ class Unpickler {
       maxMarkDepth: opts.maxMarkDepth ?? PICKLE_LIMITS.maxMarkDepth,
       maxLongBytes: opts.maxLongBytes ?? PICKLE_LIMITS.maxLongBytes,
     };
+    this.maxWork = opts.maxWork ?? 16 * data.length + 1_000_000;
   }
 
-  private fail(msg: string): never {
-    throw new PickleError(`${this.what}: ${msg} (opcode at byte ${this.opPos})`);
+  private fail(msg: string, truncated = false): never {
+    throw new PickleError(`${this.what}: ${msg} (opcode at byte ${this.opPos})`, truncated);
   }
 
   private need(n: number): void {
     if (n < 0 || this.pos + n > this.data.length) {
-      this.fail(`truncated pickle: needs ${n} more bytes, ${this.data.length - this.pos} left`);
+      this.fail(`truncated pickle: needs ${n} more bytes, ${this.data.length - this.pos} left`, true);
     }
   }
   private u8(): number {
@@ -487,7 +514,7 @@ class Unpickler {
   }
   private line(): string {
     const end = this.data.indexOf(0x0a, this.pos);
-    if (end < 0) this.fail('truncated pickle: unterminated text argument');
+    if (end < 0) this.fail('truncated pickle: unterminated text argument', true);
     const s = new TextDecoder('latin1').decode(this.data.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
@@ -537,7 +564,7 @@ class Unpickler {
     if (!Array.isArray(args)) this.fail(`${op}: arguments are ${describe(args)}, not a tuple`);
     if (fn instanceof Callable) {
       try {
-        return fn.call(args);
+        return fn.call(args, this.charge);
       } catch (err) {
         if (err instanceof PickleError) this.fail(err.message);
         throw err;
@@ -859,7 +886,7 @@ class Unpickler {
         if (target.length >= this.lim.maxStack) this.fail('list too long');
         target.push(x);
       }
-    } else if (target instanceof PyObject) target.listItems.push(...items);
+    } else if (target instanceof PyObject) for (const x of items) target.listItems.push(x);
     else this.fail(`APPEND to ${describe(target)}`);
   }
 

@@ -5,9 +5,11 @@
 //                            ('storage', torch.FloatStorage, '<key>', 'cpu', numel)
 //   <folder>/data/<key>      each storage's raw bytes (little-endian, see <folder>/byteorder)
 //   <folder>/version         format version
+// TorchScript archives (torch.jit.save) have the same layout plus code/ and constants.pkl; their
+// tensors are collected from the pickled module tree (the code is never looked at).
 // The zip's central directory is read here directly (with zip64), so a tensor's bytes are read
 // straight from their range in the file and never the whole archive at once.
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
 import { readExactly } from './file-io.js';
 import {
@@ -25,6 +27,8 @@ import {
 import {
   asFloat32Tensor,
   DTYPE_SIZE,
+  gather,
+  isContiguous,
   numelOf,
   type ReadOptions,
   type TensorInfo,
@@ -50,7 +54,9 @@ const ZIP64_EOCD_SIG = 0x06064b50;
 const CDH_SIG = 0x02014b50;
 const LFH_SIG = 0x04034b50;
 /** A central directory larger than this is not a checkpoint (a big model has a few thousand entries). */
-const MAX_CENTRAL_DIRECTORY = 256 << 20;
+const MAX_CENTRAL_DIRECTORY = 64 << 20;
+/** Node's largest Buffer. */
+const MAX_TENSOR_BYTES = 2 ** 32;
 
 export class ZipReader {
   private dataStarts = new Map<string, number>();
@@ -104,7 +110,8 @@ export class ZipReader {
       } catch (err) {
         throw new Error(`${this.path}: entry '${name}' does not inflate (${(err as Error).message})`);
       }
-      if (out.length !== e.size) throw new Error(`${this.path}: entry '${name}' inflates to ${out.length} bytes, not ${e.size}`);
+      if (out.length !== e.size)
+        throw new Error(`${this.path}: entry '${name}' inflates to ${out.length} bytes, not ${e.size}`);
       if (opts.verifyCrc && crc32(out) >>> 0 !== e.crc) {
         throw new Error(`${this.path}: entry '${name}' fails its CRC-32 check (corrupt file)`);
       }
@@ -121,10 +128,13 @@ export class ZipReader {
     const known = this.dataStarts.get(e.name);
     if (known !== undefined) return known;
     const h = await readExactly(this.fh, e.localHeaderOffset, 30, `${this.path}: local header of '${e.name}'`);
-    if (h.readUInt32LE(0) !== LFH_SIG) throw new Error(`${this.path}: bad local header for entry '${e.name}' (corrupt zip)`);
+    if (h.readUInt32LE(0) !== LFH_SIG)
+      throw new Error(`${this.path}: bad local header for entry '${e.name}' (corrupt zip)`);
     const start = e.localHeaderOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
     if (start + e.compressedSize > this.size) {
-      throw new Error(`${this.path}: file is truncated: entry '${e.name}' ends at ${start + e.compressedSize}, the file at ${this.size}`);
+      throw new Error(
+        `${this.path}: file is truncated: entry '${e.name}' ends at ${start + e.compressedSize}, the file at ${this.size}`,
+      );
     }
     this.dataStarts.set(e.name, start);
     return start;
@@ -150,7 +160,8 @@ async function readCentralDirectory(fh: FileHandle, size: number, file: string):
   const eocdPos = size - tailLen + eocd;
   if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     const loc = eocd - 20;
-    if (loc < 0 || tail.readUInt32LE(loc) !== ZIP64_LOCATOR_SIG) throw new Error(`${file}: zip64 locator missing (corrupt zip)`);
+    if (loc < 0 || tail.readUInt32LE(loc) !== ZIP64_LOCATOR_SIG)
+      throw new Error(`${file}: zip64 locator missing (corrupt zip)`);
     const z64Pos = Number(tail.readBigUInt64LE(loc + 8));
     if (z64Pos + 56 > size) throw new Error(`${file}: zip64 end record outside the file (truncated?)`);
     const z = await readExactly(fh, z64Pos, 56, file);
@@ -160,13 +171,16 @@ async function readCentralDirectory(fh: FileHandle, size: number, file: string):
     cdOffset = Number(z.readBigUInt64LE(48));
   }
   if (cdOffset + cdSize > eocdPos || cdSize > MAX_CENTRAL_DIRECTORY || count * 46 > cdSize) {
-    throw new Error(`${file}: zip central directory (${count} entries, ${cdSize} bytes at ${cdOffset}) does not fit the file (truncated or corrupt)`);
+    throw new Error(
+      `${file}: zip central directory (${count} entries, ${cdSize} bytes at ${cdOffset}) does not fit the file (truncated or corrupt)`,
+    );
   }
   const cd = await readExactly(fh, cdOffset, cdSize, file);
   const entries = new Map<string, ZipEntry>();
   let p = 0;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > cd.length || cd.readUInt32LE(p) !== CDH_SIG) throw new Error(`${file}: bad zip central directory entry ${i} (corrupt zip)`);
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== CDH_SIG)
+      throw new Error(`${file}: bad zip central directory entry ${i} (corrupt zip)`);
     const flags = cd.readUInt16LE(p + 8);
     const method = cd.readUInt16LE(p + 10);
     const crc = cd.readUInt32LE(p + 16);
@@ -176,7 +190,8 @@ async function readCentralDirectory(fh: FileHandle, size: number, file: string):
     const extraLen = cd.readUInt16LE(p + 30);
     const commentLen = cd.readUInt16LE(p + 32);
     let localHeaderOffset = cd.readUInt32LE(p + 42);
-    if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw new Error(`${file}: zip central directory overruns (corrupt zip)`);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length)
+      throw new Error(`${file}: zip central directory overruns (corrupt zip)`);
     const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
     // zip64 extra field: the 64-bit values of whichever 32-bit fields are saturated, in this order.
     let q = p + 46 + nameLen;
@@ -202,7 +217,8 @@ async function readCentralDirectory(fh: FileHandle, size: number, file: string):
     if (localHeaderOffset + 30 + compressedSize > size) {
       throw new Error(`${file}: file is truncated: entry '${name}' extends past the end of the file`);
     }
-    if (method === 0 && compressedSize !== usize) throw new Error(`${file}: stored entry '${name}' has inconsistent sizes`);
+    if (method === 0 && compressedSize !== usize)
+      throw new Error(`${file}: stored entry '${name}' has inconsistent sizes`);
     entries.set(name, { name, method, compressedSize, size: usize, crc, localHeaderOffset });
     p += 46 + nameLen + extraLen + commentLen;
   }
@@ -222,18 +238,27 @@ export const LEGACY_FORMAT_MESSAGE =
 /**
  * Explains why a file that starts with a pickle is not loaded: legacy torch files get their own
  * message; a pickle that names a dangerous global gets DangerousGlobalError; anything else is a
- * bare pickle, which is not a torch checkpoint.
+ * bare pickle, which is not a torch checkpoint. Reads 64 KiB first (a legacy file's leading pickle
+ * is a few bytes) and up to `maxBytes` only when the pickle goes on.
  */
-export function explainPickleFile(head: Uint8Array, file: string): Error {
-  let first: PyValue;
-  try {
-    first = unpickle(head, { what: file });
-  } catch (err) {
-    if (err instanceof DangerousGlobalError) return err;
-    return new Error(`${file}: a bare pickle, not a torch zip checkpoint (${(err as Error).message})`);
+export async function explainPickleFile(file: string, maxBytes: number): Promise<Error> {
+  const size = (await stat(file)).size;
+  let n = Math.min(size, 1 << 16, maxBytes);
+  for (;;) {
+    try {
+      const first = unpickle(await readHead(file, n), { what: file });
+      if (first === LEGACY_MAGIC) return new Error(`${file}: ${LEGACY_FORMAT_MESSAGE}`);
+      return new Error(`${file}: a bare pickle (${describe(first)}), not a torch zip checkpoint; refusing to load it`);
+    } catch (err) {
+      if (err instanceof DangerousGlobalError) return err;
+      const more = Math.min(size, maxBytes);
+      if (err instanceof PickleError && err.truncated && n < more) {
+        n = more;
+        continue;
+      }
+      return new Error(`${file}: a bare pickle, not a torch zip checkpoint (${(err as Error).message})`);
+    }
   }
-  if (first === LEGACY_MAGIC) return new Error(`${file}: ${LEGACY_FORMAT_MESSAGE}`);
-  return new Error(`${file}: a bare pickle (${describe(first)}), not a torch zip checkpoint; refusing to load it`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,10 +302,7 @@ export class TorchCheckpoint implements WeightSource {
   static async open(file: string, opts: TorchOpenOptions = {}): Promise<TorchCheckpoint> {
     const head = await readHead(file, 4);
     if (!(head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04)) {
-      if (head[0] === 0x80) {
-        const maxPickle = opts.maxPickleBytes ?? 256 << 20;
-        throw explainPickleFile(await readHead(file, maxPickle), file);
-      }
+      if (head[0] === 0x80) throw await explainPickleFile(file, opts.maxPickleBytes ?? 256 << 20);
       throw new Error(`${file}: not a torch checkpoint (no zip signature)`);
     }
     const zip = await ZipReader.open(file);
@@ -303,13 +325,14 @@ export class TorchCheckpoint implements WeightSource {
       );
     }
     const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
-    if (zip.entry(`${prefix}constants.pkl`) || [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}code/`))) {
-      throw new Error(`${file}: a TorchScript archive (torch.jit.save), not a state dict; these are not supported yet`);
-    }
+    const torchscript =
+      zip.entry(`${prefix}constants.pkl`) !== undefined ||
+      [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}code/`));
     const byteorder = zip.entry(`${prefix}byteorder`)
       ? new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim()
       : 'little';
-    if (byteorder !== 'little') throw new Error(`${file}: a ${byteorder}-endian checkpoint; only little-endian is supported`);
+    if (byteorder !== 'little')
+      throw new Error(`${file}: a ${byteorder}-endian checkpoint; only little-endian is supported`);
     const version = zip.entry(`${prefix}version`)
       ? new TextDecoder().decode(await zip.read(`${prefix}version`)).trim()
       : '';
@@ -317,18 +340,29 @@ export class TorchCheckpoint implements WeightSource {
     const pkl = zip.entry(`${prefix}data.pkl`)!;
     const maxPickle = opts.maxPickleBytes ?? 256 << 20;
     if (pkl.size > maxPickle) {
-      throw new Error(`${file}: data.pkl is ${pkl.size} bytes, over the ${maxPickle}-byte limit for a checkpoint's pickle`);
+      throw new Error(
+        `${file}: data.pkl is ${pkl.size} bytes, over the ${maxPickle}-byte limit for a checkpoint's pickle`,
+      );
     }
     const pickle = await zip.read(pkl.name, 0, undefined, { verifyCrc: true });
 
     const storages = new Map<string, StorageRef>();
     const persistentLoad = (pid: PyValue): PyValue => {
       if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
-        throw new PickleError(`unexpected persistent id ${describe(pid)} (expected ('storage', type, key, location, numel))`);
+        throw new PickleError(
+          `unexpected persistent id ${describe(pid)} (expected ('storage', type, key, location, numel))`,
+        );
       }
       const [, storageType, key, location, numel] = pid as unknown[];
-      if (!(storageType instanceof StorageType)) throw new PickleError(`persistent id names ${describe(storageType)}, not a storage type`);
-      if (typeof key !== 'string' || typeof location !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
+      if (!(storageType instanceof StorageType))
+        throw new PickleError(`persistent id names ${describe(storageType)}, not a storage type`);
+      if (
+        typeof key !== 'string' ||
+        typeof location !== 'string' ||
+        typeof numel !== 'number' ||
+        !Number.isSafeInteger(numel) ||
+        numel < 0
+      ) {
         throw new PickleError(`malformed storage persistent id (${pid.map(describe).join(', ')})`);
       }
       const known = storages.get(key);
@@ -347,7 +381,7 @@ export class TorchCheckpoint implements WeightSource {
     };
     const root = unpickle(pickle, { persistentLoad, what: `${file}: data.pkl` });
 
-    const sd = findStateDict(root, opts.stateDictKey, file);
+    const sd = torchscript ? flattenScriptModule(root, file) : findStateDict(root, opts.stateDictKey, file);
     const tensors = new Map<string, TensorEntry>();
     const skipped = new Map<string, string>();
     const problems: string[] = [];
@@ -368,10 +402,24 @@ export class TorchCheckpoint implements WeightSource {
         skipped.set(name, describe(v));
       }
     }
-    if (problems.length) throw new Error(`${file}: cannot load ${problems.length} tensor(s):\n  ${problems.join('\n  ')}`);
+    // Views are copied to contiguous tensors, and a stride-0 view (expand) of a small storage can claim
+    // any size: bound each tensor by what a Buffer can hold, and all of them by the file's own size.
+    let total = 0;
+    for (const [name, t] of tensors) {
+      const bytes = numelOf(t.info.shape) * DTYPE_SIZE[t.info.dtype];
+      total += bytes;
+      if (bytes > MAX_TENSOR_BYTES) problems.push(`'${name}' would take ${bytes} bytes, over ${MAX_TENSOR_BYTES}`);
+    }
+    if (total > 2 * zip.size + (1 << 30)) {
+      problems.push(`the tensors would take ${total} bytes, far more than the ${zip.size}-byte file holds`);
+    }
+    if (problems.length) {
+      throw new Error(`${file}: cannot load ${problems.length} tensor(s):\n  ${problems.join('\n  ')}`);
+    }
 
     const metadata: Record<string, string> = { format: 'torch-zip', archive: prefix.slice(0, -1) };
     if (version) metadata.version = version;
+    if (torchscript) metadata.torchscript = 'true';
     if (root instanceof Map) {
       for (const [k, v] of root) {
         if (typeof k === 'string' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) {
@@ -438,7 +486,8 @@ async function readHead(file: string, n: number): Promise<Uint8Array> {
 }
 
 function findStateDict(root: PyValue, key: string | undefined, file: string): Map<PyValue, PyValue> {
-  const asDict = (v: PyValue) => (v instanceof Map ? v : v instanceof PyObject && v.dictItems.size ? v.dictItems : undefined);
+  const asDict = (v: PyValue) =>
+    v instanceof Map ? v : v instanceof PyObject && v.dictItems.size ? v.dictItems : undefined;
   const top = asDict(root);
   if (key !== undefined) {
     const sd = asDict(top?.get(key));
@@ -447,6 +496,33 @@ function findStateDict(root: PyValue, key: string | undefined, file: string): Ma
   }
   if (!top) throw new Error(`${file}: no state dict found: the checkpoint holds ${describe(root)}, not a dict`);
   return asDict(top.get('state_dict')) ?? top;
+}
+
+/**
+ * The tensors of a TorchScript archive (torch.jit.save; OpenAI ships CLIP this way). Its data.pkl is
+ * the module tree: each module a `__torch__.*` object whose BUILD state maps attribute names to
+ * tensors (parameters, buffers, and plain tensor attributes) and to submodules; names are joined with
+ * dots as in state_dict(). Nothing in the archive's code/ folder is read.
+ */
+function flattenScriptModule(root: PyValue, file: string): Map<PyValue, PyValue> {
+  if (!(root instanceof PyObject) || !root.cls.startsWith('__torch__.')) {
+    throw new Error(`${file}: a TorchScript archive whose data.pkl holds ${describe(root)}, not a module`);
+  }
+  const out = new Map<PyValue, PyValue>();
+  const seen = new Set<PyObject>();
+  const walk = (obj: PyObject, prefix: string, depth: number) => {
+    if (depth > 1000) throw new Error(`${file}: TorchScript modules nested more than 1000 deep`);
+    if (seen.has(obj)) return;
+    seen.add(obj);
+    if (!(obj.state instanceof Map)) return;
+    for (const [k, v] of obj.state) {
+      if (typeof k !== 'string') continue;
+      if (v instanceof TensorRef || v instanceof UnsupportedTensor) out.set(prefix + k, v);
+      else if (v instanceof PyObject && v.cls.startsWith('__torch__.')) walk(v, `${prefix}${k}.`, depth + 1);
+    }
+  };
+  walk(root, '', 0);
+  return out;
 }
 
 /** Largest element index a view touches (in elements of its dtype). */
@@ -472,52 +548,4 @@ function checkView(ref: TensorRef, dtype: keyof typeof DTYPE_SIZE): string | nul
     return `view (offset ${ref.storageOffset}, shape [${ref.shape.join(', ')}], stride [${ref.stride.join(', ')}]) needs ${needBytes} bytes of a ${storageBytes}-byte storage`;
   }
   return null;
-}
-
-/** Row-major contiguity; dimensions of size 1 may carry any stride. */
-export function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
-  let expected = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    if (shape[i] === 1) continue;
-    if (stride[i] !== expected) return false;
-    expected *= shape[i]!;
-  }
-  return true;
-}
-
-/** Copies a strided view (offset 0 in `src`) into contiguous row-major bytes. */
-export function gather(src: Uint8Array, shape: readonly number[], stride: readonly number[], size: number): Uint8Array {
-  const n = numelOf(shape);
-  const out = new Uint8Array(n * size);
-  const nd = shape.length;
-  if (n === 0) return out;
-  if (nd === 0) {
-    out.set(src.subarray(0, size));
-    return out;
-  }
-  const inner = shape[nd - 1]!;
-  const innerStride = stride[nd - 1]!;
-  const idx = new Array<number>(nd - 1).fill(0);
-  let o = 0;
-  for (;;) {
-    let base = 0;
-    for (let d = 0; d < nd - 1; d++) base += idx[d]! * stride[d]!;
-    if (innerStride === 1) {
-      out.set(src.subarray(base * size, (base + inner) * size), o);
-      o += inner * size;
-    } else {
-      for (let j = 0; j < inner; j++) {
-        const s = (base + j * innerStride) * size;
-        for (let b = 0; b < size; b++) out[o++] = src[s + b]!;
-      }
-    }
-    let d = nd - 2;
-    while (d >= 0) {
-      if (++idx[d]! < shape[d]!) break;
-      idx[d] = 0;
-      d--;
-    }
-    if (d < 0) break;
-  }
-  return out;
 }

@@ -46,9 +46,11 @@ export const ModelInfo = z.object({
   verification: FileVerification.nullable(),
   downloading: z.boolean(),
   bytesOnDisk: z.number().int(),
-  /** Sum of the catalog sizes; approximate when any is, null when any is unknown. */
+  /** Sum of the catalog sizes that are known (null when none is); approximate when any is. */
   expectedBytes: z.number().int().nullable(),
   expectedApproximate: z.boolean(),
+  /** Files whose size the catalog does not give (small JSON files, mostly). */
+  expectedUnknownFiles: z.number().int(),
   /** Folder holding the files (for the runtimes and "show in folder"). */
   dir: z.string(),
   files: z.array(ModelFileInfo),

@@ -292,7 +292,7 @@ async function sizeOf(path: string): Promise<number> {
 }
 
 /** Bytes per second over the last `windowMs`. */
-class SpeedMeter {
+export class SpeedMeter {
   private samples: [number, number][] = [];
   constructor(
     private readonly windowMs: number,
@@ -735,7 +735,8 @@ export class Downloader {
       }
       total ??= linkedSize ?? null;
       progress.total = total ?? (spec.size && !spec.size.approximate ? spec.size.bytes : null);
-      if (total !== null && !spec.size) await this.requireSpace(dirname(spec.dest), total - offset);
+      // The catalog size may be unknown or approximate: check again with the server's number.
+      if (total !== null) await this.requireSpace(dirname(spec.dest), total - offset);
 
       const restartHash = status === 200;
       const running = restartHash ? createHash('sha256') : hash;

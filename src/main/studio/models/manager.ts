@@ -203,7 +203,6 @@ export class ModelManager {
     const required = files.filter((f) => !f.optional);
     const present = files.filter((f) => f.state === 'present');
     const verifications = present.map((f) => f.verification);
-    const expectedKnown = e.files.every((f) => f.size !== undefined);
     return {
       id: e.id,
       kind: e.kind,
@@ -224,8 +223,9 @@ export class ModelManager {
           : verifications.reduce((a, b) => (STRENGTH[b!] < STRENGTH[a!] ? b : a)),
       downloading: this.pulls.has(id),
       bytesOnDisk: files.reduce((a, f) => a + f.bytes, 0),
-      expectedBytes: expectedKnown ? e.files.reduce((a, f) => a + f.size!.bytes, 0) : null,
+      expectedBytes: e.files.some((f) => f.size) ? e.files.reduce((a, f) => a + (f.size?.bytes ?? 0), 0) : null,
       expectedApproximate: e.files.some((f) => f.size?.approximate),
+      expectedUnknownFiles: e.files.filter((f) => !f.size).length,
       dir: this.modelDir(id),
       files,
     };
@@ -261,7 +261,24 @@ export class ModelManager {
     const settle = () => {
       if (this.pulls.get(id) === pull) this.pulls.delete(id);
     };
-    pull.done.then(settle, settle);
+    pull.done.then(settle, (err: unknown) => {
+      settle();
+      // The last progress event carries the outcome in words (what failed, what to do next), also
+      // for failures before any download started (another process holds the model folder).
+      const last = pull.handle?.progress();
+      this.emit('progress', {
+        modelId: e.id,
+        jobId: pull.jobId,
+        files: last?.files ?? [],
+        bytes: last?.bytes ?? 0,
+        total: last?.total ?? null,
+        speed: 0,
+        etaSeconds: null,
+        stalled: false,
+        state: err instanceof StudioError && err.code === 'Cancelled' ? 'cancelled' : 'failed',
+        message: (err as Error).message,
+      });
+    });
     return { jobId: pull.jobId, done: pull.done };
   }
 

@@ -25,7 +25,16 @@ const upper = {
 
 export default tseslint.config(
   {
-    ignores: ['out/**', 'dist/**', 'release/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', 'tests/fixtures/generated/**', '.data/**'],
+    ignores: [
+      'out/**',
+      'dist/**',
+      'release/**',
+      'node_modules/**',
+      'test-results/**',
+      'playwright-report/**',
+      'tests/fixtures/generated/**',
+      '.data/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -39,16 +48,53 @@ export default tseslint.config(
   },
   {
     files: ['**/*.svelte', '**/*.svelte.ts'],
-    languageOptions: { parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
+    languageOptions: {
+      parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] },
+      globals: { ...globals.browser },
+    },
   },
   // ---- layering ----
-  { files: ['src/shared/**'], rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.main, layer(['node:*'], 'src/shared runs in the renderer too: no Node built-ins.')]) },
-  { files: ['src/renderer/**'], languageOptions: { globals: { ...globals.browser } }, rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.main]) },
-  { files: ['src/main/engine/**'], ignores: ['src/main/engine/graph/runtime*'], rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.studio, upper.transports]) },
-  { files: ['src/main/engine/graph/runtime*'], rules: restrict([native.sqlite, native.sharp, native.electron, upper.studio, upper.transports]) },
-  { files: ['src/main/studio/**'], ignores: ['src/main/studio/history*', 'src/main/studio/images*'], rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.transports]) },
-  { files: ['src/main/studio/history*'], rules: restrict([native.ort, native.sharp, native.electron, upper.transports]) },
-  { files: ['src/main/studio/images*'], rules: restrict([native.ort, native.sqlite, native.electron, upper.transports]) },
-  { files: ['src/main/server/**', 'src/main/cli/**'], rules: restrict([native.ort, native.sqlite, native.sharp, native.electron]) },
+  {
+    files: ['src/shared/**'],
+    rules: restrict([
+      native.ort,
+      native.sqlite,
+      native.sharp,
+      native.electron,
+      upper.main,
+      layer(['node:*'], 'src/shared runs in the renderer too: no Node built-ins.'),
+    ]),
+  },
+  {
+    files: ['src/renderer/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.main]),
+  },
+  {
+    files: ['src/main/engine/**'],
+    ignores: ['src/main/engine/graph/runtime*'],
+    rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.studio, upper.transports]),
+  },
+  {
+    files: ['src/main/engine/graph/runtime*'],
+    rules: restrict([native.sqlite, native.sharp, native.electron, upper.studio, upper.transports]),
+  },
+  {
+    files: ['src/main/studio/**'],
+    ignores: ['src/main/studio/history*', 'src/main/studio/images*'],
+    rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.transports]),
+  },
+  {
+    files: ['src/main/studio/history*'],
+    rules: restrict([native.ort, native.sharp, native.electron, upper.transports]),
+  },
+  {
+    files: ['src/main/studio/images*'],
+    rules: restrict([native.ort, native.sqlite, native.electron, upper.transports]),
+  },
+  {
+    files: ['src/main/server/**', 'src/main/cli/**'],
+    rules: restrict([native.ort, native.sqlite, native.sharp, native.electron]),
+  },
   { files: ['src/main/electron/**'], rules: restrict([native.ort, native.sqlite, native.sharp]) },
 );

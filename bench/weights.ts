@@ -254,10 +254,10 @@ function torchAvailable(): string | null {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function repeat(n: number, f: () => Measure): Measure {
-  const runs = Array.from({ length: n }, f);
+function summarize(runs: Measure[]): Measure & { minMs: number } {
   return {
     ms: median(runs.map((r) => r.ms)),
+    minMs: Math.min(...runs.map((r) => r.ms)),
     maxRssBytes: Math.max(...runs.map((r) => r.maxRssBytes)),
     peakExternalBytes: Math.max(...runs.map((r) => r.peakExternalBytes)),
     peakArrayBuffersBytes: Math.max(...runs.map((r) => r.peakArrayBuffersBytes)),
@@ -265,9 +265,22 @@ function repeat(n: number, f: () => Measure): Measure {
   };
 }
 
+function repeat(n: number, f: () => Measure): Measure & { minMs: number } {
+  return summarize(Array.from({ length: n }, f));
+}
+
+function torchLoadOnce(ckpt: string): Measure {
+  const r = JSON.parse(execFileSync('/usr/bin/python3', ['-c', TORCH_LOAD, ckpt], { encoding: 'utf8' })) as {
+    ms: number;
+    maxRssBytes: number;
+    tensors: number;
+  };
+  return { ...r, peakExternalBytes: 0, peakArrayBuffersBytes: 0 };
+}
+
 async function main(): Promise<void> {
   const quick = args.includes('--quick');
-  const reps = quick ? 1 : 3;
+  const reps = quick ? 1 : 5;
   const models = quick
     ? [
         {
@@ -318,6 +331,12 @@ async function main(): Promise<void> {
   try {
     const bare = repeat(reps, () => runChild('none', ''));
     console.log(`bare child process: max RSS ${(bare.maxRssBytes / 2 ** 20).toFixed(0)} MiB (subtracted below)`);
+    console.log(
+      `load average: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} on ${os.cpus().length} CPUs (timings are noisy when high)`,
+    );
     for (const m of models) {
       const ckpt = path.join(dir, `${m.id}.ckpt`);
       const st = path.join(dir, `${m.id}.safetensors`);
@@ -326,21 +345,19 @@ async function main(): Promise<void> {
       console.log(
         `\n${m.id}: ${(params / 1e6).toFixed(2)}M params, ${m.specs.length} tensors, ckpt ${(bytes / 2 ** 20).toFixed(0)} MiB (written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
       );
-      const loadCkpt = repeat(reps, () => runChild('load', ckpt));
+      // Convert first (it writes the safetensors), then interleave the loads (ckpt, safetensors,
+      // torch.load, ckpt, ...) so that load from other processes on the machine hits each alike.
       const convert = repeat(1, () => runChild('convert', ckpt, st));
-      const loadSt = repeat(reps, () => runChild('load', st));
-      const stBytes = statSync(st).size;
-      let torchLoad: Measure | null = null;
-      if (torch) {
-        torchLoad = repeat(reps, () => ({
-          ...(JSON.parse(execFileSync('/usr/bin/python3', ['-c', TORCH_LOAD, ckpt], { encoding: 'utf8' })) as Omit<
-            Measure,
-            'peakExternalBytes' | 'peakArrayBuffersBytes'
-          >),
-          peakExternalBytes: 0,
-          peakArrayBuffersBytes: 0,
-        }));
+      const runs: { ckpt: Measure[]; st: Measure[]; torch: Measure[] } = { ckpt: [], st: [], torch: [] };
+      for (let r = 0; r < reps; r++) {
+        runs.ckpt.push(runChild('load', ckpt));
+        runs.st.push(runChild('load', st));
+        if (torch) runs.torch.push(torchLoadOnce(ckpt));
       }
+      const loadCkpt = summarize(runs.ckpt);
+      const loadSt = summarize(runs.st);
+      const torchLoad = torch ? summarize(runs.torch) : null;
+      const stBytes = statSync(st).size;
       for (const r of [loadCkpt, convert, loadSt]) {
         if (r.tensors !== m.specs.length)
           throw new Error(`${m.id}: loaded ${r.tensors} tensors, expected ${m.specs.length}`);
@@ -386,23 +403,26 @@ async function main(): Promise<void> {
       };
       results.push(row);
       const f = (x: number) => x.toFixed(2);
-      console.log(
-        `  load .ckpt          ${loadCkpt.ms.toFixed(0).padStart(7)} ms  ${f(row.ratios.ckptLoadGBps)} GB/s   peak RSS above bare / file ${f(extra(loadCkpt))}`,
-      );
-      console.log(
-        `  convert -> st       ${convert.ms.toFixed(0).padStart(7)} ms               peak RSS above bare / file ${f(extra(convert))}`,
-      );
-      console.log(
-        `  load .safetensors   ${loadSt.ms.toFixed(0).padStart(7)} ms  ${f(row.ratios.safetensorsLoadGBps)} GB/s   peak RSS above bare / file ${f(extra(loadSt))}`,
-      );
-      if (torchLoad)
+      const line = (label: string, r: Measure & { minMs: number }, fileBytes: number, rss: number) =>
         console.log(
-          `  torch.load (ref)    ${torchLoad.ms.toFixed(0).padStart(7)} ms               peak RSS (python) / file ${f(torchLoad.maxRssBytes / bytes)}`,
+          `  ${label.padEnd(18)} ${r.ms.toFixed(0).padStart(7)} ${r.minMs.toFixed(0).padStart(7)} ` +
+            `${f(fileBytes / 1e9 / (r.ms / 1000)).padStart(6)} ${f(rss).padStart(10)}`,
         );
       console.log(
-        `  ratios: safetensors/ckpt load time ${f(row.ratios.safetensorsOverCkptLoadTime)}, convert/ckpt load ${f(row.ratios.convertOverCkptLoadTime)}` +
-          (torchLoad ? `, torch.load/ours ${f(row.ratios.torchLoadOverOursCkpt!)}` : ''),
+        `  ${'step'.padEnd(18)} ${'med ms'.padStart(7)} ${'min ms'.padStart(7)} ${'GB/s'.padStart(6)} ${'RSS/file'.padStart(10)}`,
       );
+      line('load .ckpt', loadCkpt, bytes, extra(loadCkpt));
+      line('convert -> st', convert, bytes, extra(convert));
+      line('load .safetensors', loadSt, stBytes, extra(loadSt));
+      if (torchLoad) line('torch.load (ref)', torchLoad, bytes, torchLoad.maxRssBytes / bytes);
+      console.log(
+        `  ratios: safetensors/ckpt load time ${f(row.ratios.safetensorsOverCkptLoadTime)} (min ${f(loadSt.minMs / loadCkpt.minMs)}), ` +
+          `convert/ckpt load ${f(row.ratios.convertOverCkptLoadTime)}` +
+          (torchLoad
+            ? `, torch.load/ours ${f(row.ratios.torchLoadOverOursCkpt!)} (min ${f(torchLoad.minMs / loadCkpt.minMs)})`
+            : ''),
+      );
+      console.log('  (RSS/file: peak RSS above a bare child per byte of file; for torch.load, the whole python RSS)');
     }
   } finally {
     if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });
@@ -420,7 +440,10 @@ async function main(): Promise<void> {
     },
     torch,
     repetitions: reps,
-    note: 'ms are medians over repetitions, each in a fresh child process (files in the page cache); peak RSS is the child\'s max RSS; "above bare" subtracts a child that loads nothing',
+    loadAverage: os.loadavg(),
+    note:
+      'ms are medians (minMs minima) over repetitions, each in a fresh child process, loads interleaved, files in the page cache; ' +
+      'peak RSS is the child\'s max RSS; "above bare" subtracts a child that loads nothing',
     results,
   };
   mkdirSync(path.join(root, 'bench-results'), { recursive: true });

@@ -13,7 +13,9 @@ const available = readdirSync(path.join(root, 'bench'))
   .sort();
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(`Usage: npm run bench [-- <name>...]\n\nBenchmarks: ${available.join(', ')}\nResults are printed and written to bench-results/<name>.json.`);
+  console.log(
+    `Usage: npm run bench [-- <name>...]\n\nBenchmarks: ${available.join(', ')}\nResults are printed and written to bench-results/<name>.json.`,
+  );
   process.exit(0);
 }
 const wanted = args.length ? args : available;

@@ -36,7 +36,11 @@ function fetchOrtCuda() {
     timeout: 10 * 60 * 1000,
   });
   if (r.status !== 0) {
-    const why = `${r.stderr || ''}${r.stdout || ''}`.trim().split('\n').find((l) => /Error/.test(l))?.trim();
+    const why = `${r.stderr || ''}${r.stdout || ''}`
+      .trim()
+      .split('\n')
+      .find((l) => /Error/.test(l))
+      ?.trim();
     warn(
       'Could not download the CUDA execution provider for onnxruntime-node ' +
         `(${why || r.error?.message || 'unknown error'}).\n` +

@@ -162,7 +162,10 @@ export const apiCalls = {
     result: z.object({}),
   },
   deleteItems: { args: z.object({ ids: z.array(Id).min(1).max(10_000) }).strict(), result: DeleteReport },
-  undoDelete: { args: z.object({ undoToken: z.string().min(1).max(200) }).strict(), result: z.object({ restored: z.number() }) },
+  undoDelete: {
+    args: z.object({ undoToken: z.string().min(1).max(200) }).strict(),
+    result: z.object({ restored: z.number() }),
+  },
   importImages: { args: ImportRequest, result: ImportReport },
   exportItem: { args: IdArg, result: ExportedFile },
 } as const;

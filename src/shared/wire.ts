@@ -18,7 +18,12 @@ export function encodeWire(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
     // JSON.stringify hands Buffers to the replacer already converted by their toJSON.
-    if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data))
+    if (
+      v &&
+      typeof v === 'object' &&
+      (v as { type?: unknown }).type === 'Buffer' &&
+      Array.isArray((v as { data?: unknown }).data)
+    )
       return { $bytes: toBase64(Uint8Array.from((v as { data: number[] }).data)) };
     return v;
   });
@@ -26,7 +31,12 @@ export function encodeWire(value: unknown): string {
 
 export function decodeWire(text: string): unknown {
   return JSON.parse(text, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && typeof (v as { $bytes?: unknown }).$bytes === 'string' && Object.keys(v).length === 1)
+    if (
+      v &&
+      typeof v === 'object' &&
+      typeof (v as { $bytes?: unknown }).$bytes === 'string' &&
+      Object.keys(v).length === 1
+    )
       return fromBase64((v as { $bytes: string }).$bytes);
     return v;
   });

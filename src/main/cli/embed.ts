@@ -49,10 +49,22 @@ interface EmbedOpts {
   json?: boolean;
 }
 
-function print(model: ResolvedModel, r: EmbedResult, inputs: { key: 'text' | 'image'; values: string[] }, json?: boolean) {
+function print(
+  model: ResolvedModel,
+  r: EmbedResult,
+  inputs: { key: 'text' | 'image'; values: string[] },
+  json?: boolean,
+) {
   const rows = r.embeds.map((v, i) => ({ [inputs.key]: inputs.values[i]!, embedding: Array.from(v) }));
   if (json) {
-    printJson({ model: model.id, modelDir: model.dir, provider: r.provider, dim: r.dim, normalized: true, results: rows });
+    printJson({
+      model: model.id,
+      modelDir: model.dir,
+      provider: r.provider,
+      dim: r.dim,
+      normalized: true,
+      results: rows,
+    });
     return;
   }
   process.stderr.write(`${model.id} on ${r.provider}: ${r.embeds.length} x ${r.dim}-d unit vectors\n`);
@@ -70,7 +82,11 @@ async function ensureCacheDir(model: ResolvedModel) {
 export function registerEmbedCommands(program: Command, getDataDir: (cmd: Command) => string): void {
   const common = (c: Command) =>
     c
-      .option('--model <id|dir>', 'catalog model id or a CLIP folder (config.json, weights, tokenizer.json)', DEFAULT_CLIP_MODEL)
+      .option(
+        '--model <id|dir>',
+        'catalog model id or a CLIP folder (config.json, weights, tokenizer.json)',
+        DEFAULT_CLIP_MODEL,
+      )
       .addOption(new Option('--provider <name>', 'execution provider').choices(PROVIDERS).default('cpu'))
       .option('--json', 'print the vectors as JSON');
 
@@ -94,7 +110,9 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
   common(
     program
       .command('embed-image')
-      .description('CLIP image embeddings (L2-normalised): each image resized, center-cropped and normalised as CLIP expects.')
+      .description(
+        'CLIP image embeddings (L2-normalised): each image resized, center-cropped and normalised as CLIP expects.',
+      )
       .argument('<image...>', 'image files (PNG, JPEG, WebP, ...)'),
   )
     .addHelpText('after', '\nExamples:\n  $ fstudio embed-image cat.jpg dog.png --json > vectors.json\n')

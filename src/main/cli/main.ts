@@ -8,6 +8,7 @@ import { galleryExport, galleryList, parseId, parseKind, parseLimit, parseOffset
 import { importCommand } from './import.js';
 import { CliError, errorLine } from './output.js';
 import { parsePort, serve } from './serve.js';
+import { registerVqganCommands } from './vqgan.js';
 
 interface GlobalOptions {
   dataDir?: string;
@@ -171,6 +172,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(async (id: number, opts: { output?: string; force?: boolean }, cmd: Command) => {
       setExit(await galleryExport(dataDir(cmd), id, opts));
     });
+
+  registerVqganCommands(program, dataDir);
 
   return program;
 }

@@ -10,10 +10,11 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { Builder, emitModel } from '../engine/graph/index.js';
-import { type ProviderName, createSession } from '../engine/graph/runtime.js';
+import { type ProviderName, type RuntimeSession, createSession } from '../engine/graph/runtime.js';
 import { type LoadedVqgan, loadVqgan } from '../engine/nets/vqgan-load.js';
+import { StateDictMismatchError } from '../engine/weights/state-dict.js';
 import { decode, downsampleFactor, embedCode, encode, quantize, vqganParams } from '../engine/nets/vqgan.js';
-import { CliError, printJson } from './output.js';
+import { CliError } from './output.js';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
@@ -60,9 +61,7 @@ export async function resolveVqganModel(dataDir: string, model: string | undefin
   const vqgans = catalog.models.filter((m) => m.kind === 'vqgan').map((m) => m.id);
   const entry = model ? findModel(catalog, model) : defaultModel(catalog, 'vqgan');
   if (!entry || entry.kind !== 'vqgan') {
-    throw new CliError(
-      `--model ${model}: not a file, a folder, or a VQGAN in the catalog (${vqgans.join(', ')}).`,
-    );
+    throw new CliError(`--model ${model}: not a file, a folder, or a VQGAN in the catalog (${vqgans.join(', ')}).`);
   }
   const { ModelManager } = await import('../studio/models/manager.js');
   const manager = new ModelManager(dataDir);
@@ -86,7 +85,14 @@ async function load(dataDir: string, m: ResolvedModel, log: (l: string) => void)
   const cacheDir = path.join(dataDir, 'cache', 'weights');
   await mkdir(cacheDir, { recursive: true });
   const t0 = performance.now();
-  const loaded = await loadVqgan(m.location, { cacheFile: path.join(cacheDir, `vqgan-${key}.safetensors`) });
+  let loaded: LoadedVqgan;
+  try {
+    loaded = await loadVqgan(m.location, { cacheFile: path.join(cacheDir, `vqgan-${key}.safetensors`) });
+  } catch (e) {
+    // The whole list of missing / unexpected / mis-shaped tensors is the useful part: print all of it.
+    if (e instanceof StateDictMismatchError) throw new CliError(e.message);
+    throw e;
+  }
   const c = loaded.config;
   log(
     `VQGAN ${m.ref}: f${downsampleFactor(c)}, ${c.nEmbed} codes x ${c.embedDim}, config ${loaded.configFrom}; ` +
@@ -107,7 +113,11 @@ export async function vqganEncode(dataDir: string, image: string, opts: EncodeOp
   const { config, weights } = await load(dataDir, model, log);
   const f = downsampleFactor(config);
   const { readVqganImage } = await import('../studio/images-vqgan.js');
-  const img = await readVqganImage(await readImage(image), image, { multiple: f, size: opts.size, maxSide: opts.maxSide });
+  const img = await readVqganImage(await readImage(image), image, {
+    multiple: f,
+    size: opts.size,
+    maxSide: opts.maxSide,
+  });
   if (img.width !== img.sourceWidth || img.height !== img.sourceHeight) {
     log(`resized ${img.sourceWidth}x${img.sourceHeight} to ${img.width}x${img.height} (multiples of ${f})`);
   }
@@ -115,14 +125,25 @@ export async function vqganEncode(dataDir: string, image: string, opts: EncodeOp
   const p = vqganParams(b, config, weights);
   const x = b.input('x', [1, config.inChannels, img.height, img.width]);
   const { indices } = quantize(b, p, encode(b, p, x));
-  const session = await createSession(emitModel(b.graph, { outputs: { indices } }), { provider: opts.provider ?? 'auto' });
+  const session = await createSession(emitModel(b.graph, { outputs: { indices } }), {
+    provider: opts.provider ?? 'auto',
+  });
   try {
-    log(`provider: ${session.provider}`);
+    log(providerLine(session));
     const out = await session.run({ x: { dtype: 'float32', dims: x.shape, data: img.data } });
     const ids = out.indices!.data as BigInt64Array;
     const [, h, w] = out.indices!.dims as [number, number, number];
     const tokens = Array.from({ length: h }, (_, r) => Array.from(ids.subarray(r * w, (r + 1) * w), Number));
-    return { format: 'fstudio-vqgan-tokens', version: 1, model: model.ref, nEmbed: config.nEmbed, factor: f, width: w, height: h, tokens };
+    return {
+      format: 'fstudio-vqgan-tokens',
+      version: 1,
+      model: model.ref,
+      nEmbed: config.nEmbed,
+      factor: f,
+      width: w,
+      height: h,
+      tokens,
+    };
   } finally {
     await session.release();
   }
@@ -151,7 +172,7 @@ export async function vqganDecode(
   const rec = decode(b, p, embedCode(b, p, grid));
   const session = await createSession(emitModel(b.graph, { outputs: { rec } }), { provider: opts.provider ?? 'auto' });
   try {
-    log(`provider: ${session.provider}`);
+    log(providerLine(session));
     const data = BigInt64Array.from(tokens.tokens.flat(), BigInt);
     const out = await session.run({ tokens: { dtype: 'int64', dims: [1, h, w], data } });
     const [, , H, W] = out.rec!.dims as [number, number, number, number];
@@ -160,6 +181,15 @@ export async function vqganDecode(
   } finally {
     await session.release();
   }
+}
+
+/** "provider: cpu (auto; webgpu: <why not>)": what ran, and for auto why the better ones did not. */
+function providerLine(session: RuntimeSession): string {
+  const { choice } = session;
+  if (choice.requested !== 'auto') return `provider: ${session.provider}`;
+  const skipped = choice.considered.filter((r) => r.name !== session.provider && !r.available);
+  const why = skipped.map((r) => `${r.name}: ${r.reason}`).join('; ');
+  return `provider: ${session.provider} (auto${why ? `; ${why}` : ''})`;
 }
 
 async function readImage(file: string): Promise<Uint8Array> {
@@ -193,6 +223,12 @@ export function parseSize(v: string): { width: number; height: number } {
   return { width, height: m[2] ? Number(m[2]) : width };
 }
 
+function parseMaxSide(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`--max-side ${v}: expected a positive number of pixels`);
+  return n;
+}
+
 const compactGrid = (t: VqganTokens) =>
   JSON.stringify(t, null, 2).replace(/\[\s+([\d,\s]+?)\s+\]/g, (_, row: string) => `[${row.replace(/\s+/g, ' ')}]`);
 
@@ -211,7 +247,7 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
     .argument('<image>', 'PNG, JPEG, WebP or GIF')
     .option('-o, --output <file>', 'write the token grid here (default: stdout)')
     .option('--size <WxH>', 'resize to this size (multiples of the downsampling factor)', parseSize)
-    .option('--max-side <n>', 'without --size: shrink so the longer side is at most this', (v) => Number(v), 512)
+    .option('--max-side <n>', 'without --size: shrink so the longer side is at most this', parseMaxSide, 512)
     .addHelpText(
       'after',
       examples([
@@ -222,14 +258,21 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
     .action(
       async (
         image: string,
-        o: { model?: string; provider: ProviderName; quiet?: boolean; output?: string; size?: { width: number; height: number }; maxSide: number },
+        o: {
+          model?: string;
+          provider: ProviderName;
+          quiet?: boolean;
+          output?: string;
+          size?: { width: number; height: number };
+          maxSide: number;
+        },
         cmd: Command,
       ) => {
         const t = await vqganEncode(getDataDir(cmd), image, { ...o, log: logger(o.quiet) });
         if (o.output) {
           await writeFile(o.output, `${compactGrid(t)}\n`);
           logger(o.quiet)(`wrote ${t.width}x${t.height} tokens to ${o.output}`);
-        } else printJson(t);
+        } else process.stdout.write(`${compactGrid(t)}\n`);
       },
     );
 
@@ -244,7 +287,11 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
       ]),
     )
     .action(
-      async (file: string, o: { model?: string; provider: ProviderName; quiet?: boolean; output: string }, cmd: Command) => {
+      async (
+        file: string,
+        o: { model?: string; provider: ProviderName; quiet?: boolean; output: string },
+        cmd: Command,
+      ) => {
         const tokens = await readTokensFile(file);
         const r = await vqganDecode(getDataDir(cmd), tokens, { ...o, log: logger(o.quiet) });
         await writeFile(o.output, r.png);

@@ -83,7 +83,8 @@ export async function readVqganImage(bytes: Uint8Array, name: string, opts: Vqga
 /** A decoded [1, 3, H, W] tensor in [-1, 1] to PNG bytes: (x + 1) / 2, clamped, rounded to 8 bits. */
 export async function vqganTensorToPng(data: Float32Array, width: number, height: number): Promise<Buffer> {
   const n = width * height;
-  if (data.length !== 3 * n) throw new Error(`expected ${3 * n} values for a ${width}x${height} RGB image, got ${data.length}`);
+  if (data.length !== 3 * n)
+    throw new Error(`expected ${3 * n} values for a ${width}x${height} RGB image, got ${data.length}`);
   const px = Buffer.alloc(3 * n);
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) {
@@ -91,5 +92,7 @@ export async function vqganTensorToPng(data: Float32Array, width: number, height
       px[i * 3 + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
     }
   }
-  return sharp(px, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(px, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

@@ -2,6 +2,7 @@
 // Hashes are computed here with node:crypto, independently of the code under test.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,20 +14,25 @@ import {
   type JobProgress,
   SpeedMeter,
 } from '../../../src/main/studio/models/downloads.js';
-import { type Route, serveBytes, startServer, type TestServer } from './http-server.js';
+import { type Route, type ServeOptions, serveBytes, startServer, type TestServer } from './http-server.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** Small timings so stalls and retries happen in milliseconds; plenty of disk. */
+/**
+ * Retries in milliseconds; plenty of disk. The stall limits are loose enough that a busy machine
+ * does not fake a stall; the stall tests tighten them (`stallFast`).
+ */
 const fast: DownloaderOptions = {
   backoffBaseMs: 1,
   backoffMaxMs: 5,
-  stallReportMs: 100,
-  stallTimeoutMs: 300,
+  stallReportMs: 2_000,
+  stallTimeoutMs: 5_000,
   progressIntervalMs: 0,
   freeSpace: async () => 1e12,
   reserveBytes: 0,
 };
+
+const stallFast: DownloaderOptions = { ...fast, stallReportMs: 200, stallTimeoutMs: 600 };
 
 let dir: string;
 let server: TestServer;
@@ -45,9 +51,14 @@ function spec(over: Partial<DownloadSpec> = {}): DownloadSpec {
   return { name: 'weights.bin', urls: [server.url('/file')], dest: join(dir, 'm', 'weights.bin'), ...over };
 }
 
-async function run(d: Downloader, specs: DownloadSpec[]) {
+async function run(d: Downloader, specs: DownloadSpec[], onProgress?: (p: JobProgress) => void) {
   const events: JobProgress[] = [];
-  const job = d.enqueue(specs, { onProgress: (p) => events.push(p) });
+  const job = d.enqueue(specs, {
+    onProgress: (p) => {
+      events.push(p);
+      onProgress?.(p);
+    },
+  });
   const result = await job.done.then(
     (r) => ({ ok: true as const, r }),
     (e: unknown) => ({ ok: false as const, e: e as DownloadError }),
@@ -80,11 +91,30 @@ describe('downloads', () => {
     expect(result.ok && result.r[0]!.sha256).toBe(sha(data));
   });
 
+  /**
+   * The first response sends N bytes and holds the connection; once the client has written all N
+   * to its .part (its progress says so), the server drops the socket. Dropping right after the
+   * write instead would race the client's reading, and the resume offset would vary.
+   */
+  function dropAfter(N: number, headers: Record<string, string> = {}, later: ServeOptions = {}) {
+    let socket: Socket | null = null;
+    server.route('/file', (req, res, hit) => {
+      if (hit === 1) socket = req.socket;
+      serveBytes(data, hit === 1 ? { hangAfter: N, headers } : later)(req, res, hit);
+    });
+    return (p: JobProgress) => {
+      if (socket && p.files[0]!.bytes >= N) {
+        socket.destroy();
+        socket = null;
+      }
+    };
+  }
+
   it('resumes with Range after the server drops the connection mid-file', async () => {
     const N = 300_000;
-    server.route('/file', (req, res, hit) => serveBytes(data, hit === 1 ? { dropAfter: N } : {})(req, res, hit));
+    const drop = dropAfter(N);
     const s = spec({ sha256: sha(data) });
-    const { events, result } = await run(new Downloader(fast), [s]);
+    const { events, result } = await run(new Downloader(fast), [s], drop);
     expect(result.ok).toBe(true);
     expect(server.requests).toHaveLength(2);
     expect(server.requests[0]!.headers.range).toBeUndefined();
@@ -96,11 +126,9 @@ describe('downloads', () => {
 
   it('sends If-Range with the ETag of the same URL when resuming, and restarts cleanly on a 200', async () => {
     const N = 250_000;
-    server.route('/file', (req, res, hit) =>
-      serveBytes(data, hit === 1 ? { dropAfter: N, headers: { ETag: '"v1"' } } : { ignoreRange: true })(req, res, hit),
-    );
+    const drop = dropAfter(N, { ETag: '"v1"' }, { ignoreRange: true });
     const s = spec({ sha256: sha(data) });
-    const { result } = await run(new Downloader(fast), [s]);
+    const { result } = await run(new Downloader(fast), [s], drop);
     expect(result.ok).toBe(true);
     expect(server.requests[1]!.headers.range).toBe(`bytes=${N}-`);
     expect(server.requests[1]!.headers['if-range']).toBe('"v1"');
@@ -179,12 +207,12 @@ describe('downloads', () => {
     const N = 200_000;
     server.route('/file', (req, res, hit) => serveBytes(data, hit === 1 ? { hangAfter: N } : {})(req, res, hit));
     const s = spec({ sha256: sha(data) });
-    const { events, result } = await run(new Downloader(fast), [s]);
+    const { events, result } = await run(new Downloader(stallFast), [s]);
     expect(result.ok).toBe(true);
     const stalled = events.filter((e) => e.files[0]!.state === 'stalled');
     expect(stalled.length).toBeGreaterThan(0);
-    expect(stalled[0]!.stalled).toBe(true);
-    expect(stalled[0]!.files[0]!.bytes).toBe(N);
+    expect(stalled.at(-1)!.stalled).toBe(true);
+    expect(stalled.at(-1)!.files[0]!.bytes).toBe(N);
     const retry = events.find((e) => e.files[0]!.state === 'retrying');
     expect(retry?.files[0]!.message).toBe('stalled — retrying (attempt 2/5)');
     expect(server.requests[1]!.headers.range).toBe(`bytes=${N}-`);
@@ -194,7 +222,7 @@ describe('downloads', () => {
   it('fails clearly when every attempt stalls', async () => {
     server.route('/file', serveBytes(data, { hangAfter: 0 }));
     const s = spec({ sha256: sha(data) });
-    const { events, result } = await run(new Downloader({ ...fast, maxAttempts: 2 }), [s]);
+    const { events, result } = await run(new Downloader({ ...stallFast, maxAttempts: 2 }), [s]);
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.e.message).toMatch(/stalled: no data for \d+ s from http:\/\/127\.0\.0\.1:\d+\/file/);
@@ -377,5 +405,23 @@ describe('downloads', () => {
     expect(result.ok).toBe(true);
     expect(server.requests.filter((r) => r.path === '/loop')).toHaveLength(4);
     expect(events.some((e) => /more than 3 redirects/.test(e.files[0]!.message ?? ''))).toBe(true);
+  });
+
+  it('stops the whole job when one file finds the disk full', async () => {
+    server.route('/a', serveBytes(data, { hangAfter: 1000 })); // would hang until the stall timeout (1 min)
+    server.route('/b', serveBytes(data));
+    const d = new Downloader({
+      ...fast,
+      stallReportMs: 60_000,
+      stallTimeoutMs: 60_000,
+      freeSpace: async (p) => (p.endsWith('b') ? 10_000 : 1e12),
+    });
+    const a = spec({ name: 'a', urls: [server.url('/a')], dest: join(dir, 'a', 'f') });
+    const b = spec({ name: 'b', urls: [server.url('/b')], dest: join(dir, 'b', 'f') });
+    const { events, result } = await run(d, [a, b]);
+    expect(result.ok || result.e.code).toBe('disk-full');
+    expect(events.at(-1)!.state).toBe('failed');
+    expect(events.at(-1)!.message).toContain('Not enough free disk space');
+    expect(events.at(-1)!.files.map((f) => f.state)).toEqual(['cancelled', 'failed']);
   });
 });

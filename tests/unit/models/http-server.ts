@@ -1,5 +1,6 @@
-// A local HTTP server (127.0.0.1 only) that misbehaves on cue: drops the connection after N
-// bytes, hangs after the headers, ignores Range, answers 404/500, redirects with X-Linked-Etag.
+// A local HTTP server (127.0.0.1 only) that misbehaves on cue: hangs after N bytes (a test then
+// drops the socket, or lets the client's stall detector fire), ignores Range, answers 404/500,
+// redirects with X-Linked-Etag.
 // Each route is a function of the request and how many times that path was asked for.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,8 +63,6 @@ export async function startServer(routes: Record<string, Route> = {}): Promise<T
 }
 
 export interface ServeOptions {
-  /** Write this many body bytes, then destroy the socket. */
-  dropAfter?: number;
   /** Write this many body bytes, then send nothing more (the connection stays open). */
   hangAfter?: number;
   /** Answer 200 with the whole file even when a Range was asked for. */
@@ -92,9 +91,7 @@ export function serveBytes(data: Buffer, o: ServeOptions = {}): Route {
       res.writeHead(200, { 'Content-Length': String(data.length), 'Accept-Ranges': 'bytes', ...o.headers });
     }
     const body = data.subarray(start);
-    if (o.dropAfter !== undefined) {
-      res.write(body.subarray(0, o.dropAfter), () => setTimeout(() => req.socket.destroy(), 20));
-    } else if (o.hangAfter !== undefined) {
+    if (o.hangAfter !== undefined) {
       if (o.hangAfter > 0) res.write(body.subarray(0, o.hangAfter));
       else res.flushHeaders();
     } else res.end(body);

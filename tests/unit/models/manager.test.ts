@@ -15,8 +15,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const fast = {
   backoffBaseMs: 1,
   backoffMaxMs: 5,
-  stallReportMs: 100,
-  stallTimeoutMs: 300,
+  stallReportMs: 2_000,
+  stallTimeoutMs: 5_000,
   progressIntervalMs: 0,
   freeSpace: async () => 1e12,
   reserveBytes: 0,
@@ -284,6 +284,17 @@ describe('ModelManager', () => {
     writeFileSync(join(modelDir, 'studio.lock'), '999999999\n');
     expect((await m.pull('tiny-vqgan').done).state).toBe('installed');
     expect(existsSync(join(modelDir, 'studio.lock'))).toBe(false);
+  });
+
+  it('locates --model as a catalog id or a path, and says how to install a missing one', async () => {
+    const m = manager();
+    await expect(m.locate('tiny-vqgan')).rejects.toThrow(
+      /tiny-vqgan is not installed. Run `fstudio models pull tiny-vqgan`/,
+    );
+    await m.pull('tiny-vqgan').done;
+    expect(await m.locate('tiny-vqgan')).toMatchObject({ path: join(dir, 'models', 'tiny-vqgan') });
+    expect(await m.locate(dir)).toEqual({ path: dir, entry: null });
+    await expect(m.locate(join(dir, 'nope'))).rejects.toThrow(/neither a catalog model .* nor an existing file/);
   });
 
   it('names the known models for an unknown id', async () => {

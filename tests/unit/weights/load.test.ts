@@ -1,5 +1,5 @@
 // Format sniffing, conversion to the safetensors cache, and the state-dict assertion.
-import { copyFileSync, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -79,9 +79,8 @@ describe('loadCheckpoint and conversion', () => {
 
   it('openCached converts once, then reuses the cache until the source changes', async () => {
     const src = at('model.ckpt');
-    const cache = at('cache/model.safetensors');
+    const cache = at('cache/clip/model.safetensors'); // folders created on demand
     copyFileSync(fixture('lightning.ckpt'), src);
-    mkdirSync(path.dirname(cache));
 
     const first = await openCached(src, cache);
     expect([first.fromCache, first.converted]).toEqual([true, true]);

@@ -1,6 +1,6 @@
 // Hostile files: a pickle that names os.system (and friends) loads nothing, says which global it
 // named, and runs nothing (the command would have created the marker file).
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { convertToSafetensors, loadCheckpoint, openCheckpoint } from '../../../src/main/engine/weights/load.js';
@@ -56,8 +56,31 @@ describe('malicious pickles', () => {
     expect(() => unpickle(inst)).toThrow(/dangerous global 'os\.system'/);
     const stackGlobal = new Pickle().proto(4).str('builtins').str('exec').op(0x93).stop().bytes();
     expect(() => unpickle(stackGlobal)).toThrow(/dangerous global 'builtins\.exec'/);
-    const py2 = new Pickle().proto(2).global('__builtin__', 'getattr').stop().bytes();
-    expect(() => unpickle(py2)).toThrow(/dangerous global '__builtin__\.getattr'/);
+    const py2 = new Pickle().proto(2).global('__builtin__', 'open').stop().bytes();
+    expect(() => unpickle(py2)).toThrow(/dangerous global '__builtin__\.open'/);
+  });
+
+  it('a bare pickle file is read far enough to find a dangerous global past its first 64 KiB', async () => {
+    const file = path.join(tmp.dir, 'long.pkl');
+    const p = new Pickle().proto(2).str('x'.repeat(100_000)).op(0x30).global('os', 'system');
+    writeFileSync(file, p.mark().str(`touch ${MARKER}`).op(0x74).reduce().stop().bytes());
+    await expect(loadCheckpoint(file)).rejects.toThrow(/dangerous global 'os\.system' \(at byte 100008\)/);
+    writeFileSync(file, new Pickle().proto(2).emptyDict().stop().bytes());
+    await expect(loadCheckpoint(file)).rejects.toThrow(/a bare pickle \(dict\(0\)\), not a torch zip checkpoint/);
+    expect(existsSync(MARKER)).toBe(false);
+  });
+
+  it('globals that legitimate hyper-parameters use are tolerated as inert placeholders', () => {
+    for (const [m, n] of [
+      ['functools', 'partial'],
+      ['types', 'SimpleNamespace'],
+      ['builtins', 'getattr'],
+      ['argparse', 'Namespace'],
+      ['omegaconf.dictconfig', 'DictConfig'],
+    ]) {
+      const p = new Pickle().proto(2).global(m!, n!).mark().str('arg').op(0x74).reduce().stop();
+      expect((unpickle(p.bytes()) as PyObject).cls).toBe(`${m}.${n}`);
+    }
   });
 
   it('a global off the deny-list is still never run: calling it yields an inert record', () => {

@@ -28,8 +28,14 @@ export const OPENAI_TO_HF: ReadonlyArray<readonly [RegExp, string]> = [
   [/^ln_final\.(weight|bias)$/, 'text_model.final_layer_norm.$1'],
   [/^logit_scale$/, 'logit_scale'],
   ...LAYER.flatMap(([from, to]): [RegExp, string][] => [
-    [new RegExp(`^visual\\.transformer\\.resblocks\\.(\\d+)\\.${from.replace('.', '\\.')}\\.(weight|bias)$`), `vision_model.encoder.layers.$1.${to}.$2`],
-    [new RegExp(`^transformer\\.resblocks\\.(\\d+)\\.${from.replace('.', '\\.')}\\.(weight|bias)$`), `text_model.encoder.layers.$1.${to}.$2`],
+    [
+      new RegExp(`^visual\\.transformer\\.resblocks\\.(\\d+)\\.${from.replace('.', '\\.')}\\.(weight|bias)$`),
+      `vision_model.encoder.layers.$1.${to}.$2`,
+    ],
+    [
+      new RegExp(`^transformer\\.resblocks\\.(\\d+)\\.${from.replace('.', '\\.')}\\.(weight|bias)$`),
+      `text_model.encoder.layers.$1.${to}.$2`,
+    ],
   ]),
 ];
 

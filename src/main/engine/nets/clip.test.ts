@@ -1,7 +1,7 @@
 // CLIP against goldens of an independent PyTorch implementation (tests/fixtures/clip/make_clip_fixtures.py):
 // token ids exactly; features, embeddings, logits and d(embedding . v)/d(pixels) to 1e-4 relative in fp32
 // (max |studio - torch| <= 1e-4 * max |torch| per tensor; torch computed in float64 from the fp32 weights).
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +12,17 @@ import { createSession } from '../graph/runtime.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { StateDictMismatchError } from '../weights/state-dict.js';
 import { type StateDict } from '../weights/tensor.js';
-import { CLIP_VARIANTS, buildTextTower, buildVisionTower, clipConfigFromHf, expectedStateDict, paramsFrom } from './clip.js';
+import {
+  CLIP_VARIANTS,
+  buildTextTower,
+  buildVisionTower,
+  clipConfigFromHf,
+  expectedStateDict,
+  paramsFrom,
+} from './clip.js';
 import { type LoadedClip, loadClip } from './clip-load.js';
 import { openAiToHf } from './clip-names.js';
-import { embedImage, embedText } from './clip-run.js';
+import { ClipEmbedder, embedImage, embedText } from './clip-run.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../../../tests/fixtures/clip');
@@ -31,6 +38,7 @@ interface Goldens {
   text_features: number[][];
   text_embeds: number[][];
   logits_per_image: number[][];
+  text_features_eos_a: { eos_token_id: number; features: number[][] };
   grad: { vector: number[][]; loss: number; d_pixels: number[] };
 }
 
@@ -63,13 +71,28 @@ describe('CLIP tokenizer', () => {
     for (const c of [...g.prompts, ...g.extra_texts]) expect(tok.encode(c.text), JSON.stringify(c.text)).toEqual(c.ids);
   });
 
+  it("gives the same ids with transformers' CLIPConverter pre-tokenizer (no special-token alternatives, use_regex)", async () => {
+    // Hugging Face's tokenizer.json files differ in these details by converter version.
+    const json = JSON.parse(await readFile(path.join(TINY, 'tokenizer.json'), 'utf8')) as {
+      pre_tokenizer: { pretokenizers: [{ pattern: { Regex: string } }, { use_regex: boolean }] };
+    };
+    const [split, byteLevel] = json.pre_tokenizer.pretokenizers;
+    split.pattern.Regex = split.pattern.Regex.replace('<\\|startoftext\\|>|<\\|endoftext\\|>|', '');
+    expect(split.pattern.Regex.startsWith("'s|")).toBe(true);
+    byteLevel.use_regex = true;
+    const tok = new ClipTokenizer(json, {}, g.context_length);
+    for (const c of [...g.prompts, ...g.extra_texts]) expect(tok.encode(c.text), JSON.stringify(c.text)).toEqual(c.ids);
+  });
+
   it('truncates keeping <|endoftext|> last and pads with it', async () => {
     const tok = await ClipTokenizer.fromDir(TINY, 6);
-    const ids = tok.encode('a photo of a small red cat');
-    expect(ids).toHaveLength(6);
-    expect(ids[0]).toBe(tok.sot);
-    expect(ids[5]).toBe(tok.eot);
-    expect(tok.encode('cat')).toEqual([tok.sot, ...tok.encode('cat').slice(1, 3), tok.eot, tok.eot, tok.eot]);
+    const full = g.prompts[0]!.ids; // 'a photo of a cat in a café' at context 16: 12 tokens, then padding
+    expect(tok.sot).toBe(full[0]);
+    expect(tok.eot).toBe(full.at(-1));
+    expect(tok.encode(g.prompts[0]!.text)).toEqual([...full.slice(0, 5), tok.eot]);
+    const wide = await ClipTokenizer.fromDir(TINY, 20);
+    expect(wide.encode(g.prompts[0]!.text)).toEqual([...full, tok.eot, tok.eot, tok.eot, tok.eot]);
+    expect(() => new ClipTokenizer({}, {}, 1)).toThrow(/context length 1/);
   });
 });
 
@@ -77,8 +100,18 @@ describe('CLIP towers vs PyTorch', () => {
   it('image features and embeddings', async () => {
     const r = await embedImage(TINY, pixels());
     expect(r.provider).toBe('cpu');
-    expect(relErr(r.features.flatMap((v) => [...v]), g.image_features.flat())).toBeLessThan(1e-4);
-    expect(relErr(r.embeds.flatMap((v) => [...v]), g.image_embeds.flat())).toBeLessThan(1e-4);
+    expect(
+      relErr(
+        r.features.flatMap((v) => [...v]),
+        g.image_features.flat(),
+      ),
+    ).toBeLessThan(1e-4);
+    expect(
+      relErr(
+        r.embeds.flatMap((v) => [...v]),
+        g.image_embeds.flat(),
+      ),
+    ).toBeLessThan(1e-4);
   });
 
   it('text features and embeddings, with the ids of the reference tokenizer', async () => {
@@ -87,8 +120,18 @@ describe('CLIP towers vs PyTorch', () => {
       g.prompts.map((p) => p.text),
     );
     expect(r.ids).toEqual(g.prompts.map((p) => p.ids));
-    expect(relErr(r.features.flatMap((v) => [...v]), g.text_features.flat())).toBeLessThan(1e-4);
-    expect(relErr(r.embeds.flatMap((v) => [...v]), g.text_embeds.flat())).toBeLessThan(1e-4);
+    expect(
+      relErr(
+        r.features.flatMap((v) => [...v]),
+        g.text_features.flat(),
+      ),
+    ).toBeLessThan(1e-4);
+    expect(
+      relErr(
+        r.embeds.flatMap((v) => [...v]),
+        g.text_embeds.flat(),
+      ),
+    ).toBeLessThan(1e-4);
   });
 
   it('zero-shot logits exp(logit_scale) cos(image, text)', async () => {
@@ -100,6 +143,32 @@ describe('CLIP towers vs PyTorch', () => {
     const scale = Math.exp((model.weights.get('logit_scale')!.data as Float32Array)[0]!);
     const logits = img.embeds.flatMap((a) => txt.embeds.map((t) => scale * a.reduce((s, x, k) => s + x * t[k]!, 0)));
     expect(relErr(logits, g.logits_per_image.flat())).toBeLessThan(1e-4);
+  });
+
+  it('ClipEmbedder keeps one session per batch size; a batch of one gives its row of the batch of two', async () => {
+    const e = await ClipEmbedder.open(TINY);
+    try {
+      const px = pixels();
+      const per = px.data.length / 2;
+      const second = { dtype: 'float32' as const, dims: [1, ...px.dims.slice(1)], data: px.data.slice(per) };
+      const one = await e.embedImages(second);
+      expect(relErr(one.embeds[0]!, g.image_embeds[1]!)).toBeLessThan(1e-4);
+      const texts = g.prompts.map((p) => p.text);
+      const [a, b] = [await e.embedTexts(texts), await e.embedTexts(texts)];
+      expect(b.embeds).toEqual(a.embeds);
+      expect(
+        relErr(
+          a.embeds.flatMap((v) => [...v]),
+          g.text_embeds.flat(),
+        ),
+      ).toBeLessThan(1e-4);
+    } finally {
+      await e.close();
+    }
+    const textOnly = await ClipEmbedder.open(TINY, { towers: ['text'] });
+    await expect(textOnly.embedImages(pixels())).rejects.toThrow(/opened without the vision tower/);
+    expect(textOnly.loaded.weights.has('vision_model.pre_layrnorm.weight')).toBe(false);
+    await textOnly.close();
   });
 
   it('d(sum_b normalize(image_embeds_b) . v_b)/d(pixels) matches torch autograd', async () => {
@@ -114,6 +183,27 @@ describe('CLIP towers vs PyTorch', () => {
       const out = await session.run({ pixels: pixels() });
       expect(relErr(out.loss!.data as Float32Array, [g.grad.loss])).toBeLessThan(1e-4);
       expect(relErr(out.dpx!.data as Float32Array, g.grad.d_pixels)).toBeLessThan(1e-4);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('a config whose eos_token_id is not 2 pools at the first position holding it', async () => {
+    const { eos_token_id, features } = g.text_features_eos_a;
+    const config = { ...model.config, text: { ...model.config.text, eosTokenId: eos_token_id } };
+    const b = new Builder('clip-text-eos');
+    const T = g.context_length;
+    const ids = b.input('input_ids', [g.prompts.length, T], 'int64');
+    const out = buildTextTower(b, config, paramsFrom(b, model.weights), ids);
+    const session = await createSession(emitModel(b.graph, { outputs: { out } }));
+    try {
+      const feed = BigInt64Array.from(
+        g.prompts.flatMap((p) => p.ids),
+        BigInt,
+      );
+      const r = await session.run({ input_ids: { dtype: 'int64', dims: [g.prompts.length, T], data: feed } });
+      expect(relErr(r.out!.data as Float32Array, features.flat())).toBeLessThan(1e-4);
+      expect(relErr(r.out!.data as Float32Array, g.text_features.flat())).toBeGreaterThan(0.1); // not the EOT pooling
     } finally {
       await session.release();
     }
@@ -171,7 +261,7 @@ describe('CLIP checkpoints', () => {
   });
 
   it('HF defaults fill a config.json that leaves fields out', () => {
-    const c = clipConfigFromHf({ vision_config: { patch_size: 16 }, text_config: null });
+    const c = clipConfigFromHf({ vision_config: { patch_size: 16, image_size: null }, text_config: null });
     expect(c).toEqual(CLIP_VARIANTS['ViT-B/16']);
     expect(() => clipConfigFromHf({ text_config: { hidden_size: 30, num_attention_heads: 8 } })).toThrow(
       /hidden_size 30 is not a multiple of 8 heads/,
@@ -222,6 +312,28 @@ describe('CLIP checkpoints', () => {
     }
   });
 
+  it("the catalog's layout (pytorch_model.bin, no tokenizer_config.json) loads through the safetensors cache", async () => {
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    for (const f of ['config.json', 'tokenizer.json']) await copyFile(path.join(TINY, f), path.join(bin, f));
+    await copyFile(path.join(FIXTURES, 'pytorch_model.bin'), path.join(bin, 'pytorch_model.bin'));
+    const cacheFile = path.join(dir, 'cache', 'bin.safetensors');
+    await mkdir(path.dirname(cacheFile));
+    const texts = g.prompts.map((p) => p.text);
+    const first = await embedText(bin, texts, { cacheFile });
+    expect(
+      relErr(
+        first.embeds.flatMap((v) => [...v]),
+        g.text_embeds.flat(),
+      ),
+    ).toBeLessThan(1e-4);
+    expect(first.ids).toEqual(g.prompts.map((p) => p.ids));
+    const written = (await stat(cacheFile)).mtimeMs;
+    const again = await loadClip(bin, { cacheFile });
+    expect((await stat(cacheFile)).mtimeMs).toBe(written); // read from the cache, not converted again
+    expect(again.weights.size).toBe(expectedStateDict(again.config).size);
+  });
+
   it('a folder with OpenAI-named weights loads and embeds the same', async () => {
     const od = path.join(dir, 'openai');
     await mkdir(od);
@@ -230,6 +342,11 @@ describe('CLIP checkpoints', () => {
     }
     await copyFile(path.join(FIXTURES, 'openai-names.safetensors'), path.join(od, 'model.safetensors'));
     const r = await embedImage(od, pixels());
-    expect(relErr(r.embeds.flatMap((v) => [...v]), g.image_embeds.flat())).toBeLessThan(1e-4);
+    expect(
+      relErr(
+        r.embeds.flatMap((v) => [...v]),
+        g.image_embeds.flat(),
+      ),
+    ).toBeLessThan(1e-4);
   });
 });

@@ -10,7 +10,7 @@
 //   Params, paramsFrom(b, weights)           name -> graph initializer, registered on first use (a tower's graph
 //                                            holds only its own weights)
 //   buildVisionTower(b, cfg, p, pixels)      pixels (B, 3, S, S) normalised -> image features (B, embed)
-//   buildTextTower(b, cfg, ids)              ids (B, T) int64 -> text features (B, embed)
+//   buildTextTower(b, cfg, p, ids)           ids (B, T) int64 -> text features (B, embed)
 // Features are the projections before L2 normalisation (HF's get_image_features / get_text_features).
 import { z } from 'zod';
 import { type Builder } from '../graph/builder.js';
@@ -121,7 +121,9 @@ export function buildVisionTower(b: Builder, cfg: ClipConfig, p: Params, pixels:
   const v = cfg.vision;
   const [B, channels, H, W] = pixels.shape as [number, number, number, number];
   if (pixels.rank !== 4 || channels !== 3 || H !== v.imageSize || W !== v.imageSize) {
-    throw new Error(`CLIP vision: pixels must be [B, 3, ${v.imageSize}, ${v.imageSize}], got [${pixels.shape.join(', ')}]`);
+    throw new Error(
+      `CLIP vision: pixels must be [B, 3, ${v.imageSize}, ${v.imageSize}], got [${pixels.shape.join(', ')}]`,
+    );
   }
   const C = v.hiddenSize;
   const E = 'vision_model.embeddings';
@@ -222,31 +224,33 @@ export type ClipVariant = keyof typeof CLIP_VARIANTS;
 
 const act = z.enum(['quick_gelu', 'gelu']);
 const pos = z.number().int().positive();
-// transformers' CLIPTextConfig / CLIPVisionConfig defaults fill what a config.json leaves out.
+// transformers' CLIPTextConfig / CLIPVisionConfig defaults fill what a config.json leaves out (or sets to null).
+const or = <T extends z.ZodType>(schema: T, fallback: z.output<T>) =>
+  schema.nullish().transform((v) => (v ?? fallback) as z.output<T>);
 const hfText = z.object({
-  hidden_size: pos.default(512),
-  num_hidden_layers: pos.default(12),
-  num_attention_heads: pos.default(8),
-  intermediate_size: pos.default(2048),
-  vocab_size: pos.default(49408),
-  max_position_embeddings: pos.default(77),
-  layer_norm_eps: z.number().positive().default(1e-5),
-  hidden_act: act.default('quick_gelu'),
-  eos_token_id: z.number().int().default(2),
+  hidden_size: or(pos, 512),
+  num_hidden_layers: or(pos, 12),
+  num_attention_heads: or(pos, 8),
+  intermediate_size: or(pos, 2048),
+  vocab_size: or(pos, 49408),
+  max_position_embeddings: or(pos, 77),
+  layer_norm_eps: or(z.number().positive(), 1e-5),
+  hidden_act: or(act, 'quick_gelu'),
+  eos_token_id: or(z.number().int(), 2),
 });
 const hfVision = z.object({
-  hidden_size: pos.default(768),
-  num_hidden_layers: pos.default(12),
-  num_attention_heads: pos.default(12),
-  intermediate_size: pos.default(3072),
-  image_size: pos.default(224),
-  patch_size: pos.default(32),
-  num_channels: z.literal(3).default(3),
-  layer_norm_eps: z.number().positive().default(1e-5),
-  hidden_act: act.default('quick_gelu'),
+  hidden_size: or(pos, 768),
+  num_hidden_layers: or(pos, 12),
+  num_attention_heads: or(pos, 12),
+  intermediate_size: or(pos, 3072),
+  image_size: or(pos, 224),
+  patch_size: or(pos, 32),
+  num_channels: or(z.literal(3), 3),
+  layer_norm_eps: or(z.number().positive(), 1e-5),
+  hidden_act: or(act, 'quick_gelu'),
 });
 const hfClip = z.object({
-  projection_dim: pos.default(512),
+  projection_dim: or(pos, 512),
   text_config: z.preprocess((v) => v ?? {}, hfText),
   vision_config: z.preprocess((v) => v ?? {}, hfVision),
 });
@@ -297,7 +301,9 @@ function checkConfig(cfg: ClipConfig): void {
     }
   }
   if (cfg.vision.imageSize % cfg.vision.patchSize !== 0) {
-    throw new Error(`CLIP config: image_size ${cfg.vision.imageSize} is not a multiple of patch_size ${cfg.vision.patchSize}`);
+    throw new Error(
+      `CLIP config: image_size ${cfg.vision.imageSize} is not a multiple of patch_size ${cfg.vision.patchSize}`,
+    );
   }
 }
 

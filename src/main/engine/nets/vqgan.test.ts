@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Builder, assertModel, emitModel, grad, type HostTensor } from '../graph/index.js';
 import { createSession } from '../graph/runtime.js';
-import { StateDictMismatchError, loadCheckpoint, readSafetensors, toFloat32, type StateDict } from '../weights/index.js';
+import {
+  StateDictMismatchError,
+  loadCheckpoint,
+  readSafetensors,
+  toFloat32,
+  type StateDict,
+} from '../weights/index.js';
 import {
   VQGAN_PRESETS,
   type VqganConfig,
@@ -52,7 +58,9 @@ beforeAll(async () => {
   gold = {};
   for (const [name, t] of await readSafetensors(path.join(FIX, 'goldens.safetensors'))) {
     const data =
-      t.dtype === 'I64' ? new BigInt64Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)) : toFloat32(t);
+      t.dtype === 'I64'
+        ? new BigInt64Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength))
+        : toFloat32(t);
     gold[name] = { dims: t.shape, data };
   }
 });
@@ -97,6 +105,21 @@ describe('VQGAN config', () => {
     expect(sdShapes.has('encoder.down.4.downsample.conv.weight')).toBe(false);
     expect(sdShapes.has('decoder.up.0.upsample.conv.weight')).toBe(false);
     expect(downsampleFactor(c)).toBe(16);
+  });
+
+  it('the f16 16384 model builds at 256x256 with its gradient, and the ONNX passes the checker', () => {
+    const c = VQGAN_PRESETS.vqgan_imagenet_f16_16384;
+    const b = new Builder('f16');
+    const p = vqganParams(b, c); // parameters as graph inputs: no 360 MB of initializers in a unit test
+    const x = b.input('x', [1, 3, 256, 256]);
+    const z = encode(b, p, x);
+    expect(z.shape).toEqual([1, 256, 16, 16]);
+    const { zq, indices } = quantize(b, p, z);
+    const rec = decode(b, p, zq);
+    expect(indices.shape).toEqual([1, 16, 16]);
+    expect(rec.shape).toEqual([1, 3, 256, 256]);
+    const [dz] = grad(b, b.mean(rec), [z]);
+    assertModel(emitModel(b.graph, { outputs: { rec, dz: dz!, indices } }));
   });
 
   it('a full build reads exactly the parameters expectedStateDict lists', () => {
@@ -175,6 +198,30 @@ describe('VQGAN parity with PyTorch (fp32, ORT CPU)', () => {
       expect(errs.rec).toBeLessThan(1e-4);
       expect(Array.from(out.indices!.data as BigInt64Array)).toEqual(Array.from(gold.indices!.data as BigInt64Array));
       expect(new Set(Array.from(out.indices!.data as BigInt64Array)).size).toBeGreaterThan(4);
+    } finally {
+      await s.release();
+    }
+  });
+
+  it('a batch of two non-square (24 x 40) images matches too: no H/W swap, no batch mix-up', async () => {
+    const b = new Builder('vqgan_batch');
+    const p = vqganParams(b, config, weights);
+    const x = b.input('x', [2, 3, 24, 40]);
+    const h = encode(b, p, x);
+    const { zq, indices } = quantize(b, p, h);
+    const rec = decode(b, p, zq);
+    expect(indices.shape).toEqual([2, 12, 20]);
+    const s = await createSession(emitModel(b.graph, { outputs: { h, indices, rec } }));
+    try {
+      const out = await s.run({ x: { dtype: 'float32', dims: [2, 3, 24, 40], data: gold.x2!.data } });
+      const errs = {
+        h: relErr(f32(out.h!), gold.h2!.data as Float32Array),
+        rec: relErr(f32(out.rec!), gold.rec2!.data as Float32Array),
+      };
+      console.log('VQGAN batch parity (max abs err / max abs golden):', errs);
+      expect(errs.h).toBeLessThan(1e-4);
+      expect(errs.rec).toBeLessThan(1e-4);
+      expect(Array.from(out.indices!.data as BigInt64Array)).toEqual(Array.from(gold.indices2!.data as BigInt64Array));
     } finally {
       await s.release();
     }

@@ -212,7 +212,8 @@ export function expectedStateDict(c: VqganConfig): Map<string, number[]> {
       resnet(`encoder.down.${i}.block.${j}`, cin, cout);
       if (level.attn) attn(`encoder.down.${i}.attn.${j}`, cout);
     });
-    if (i !== c.chMult.length - 1) conv(`encoder.down.${i}.downsample.conv`, c.ch * c.chMult[i]!, c.ch * c.chMult[i]!, 3);
+    if (i !== c.chMult.length - 1)
+      conv(`encoder.down.${i}.downsample.conv`, c.ch * c.chMult[i]!, c.ch * c.chMult[i]!, 3);
   });
   mid('encoder.mid', top);
   norm('encoder.norm_out', top);

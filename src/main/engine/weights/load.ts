@@ -1,7 +1,8 @@
 // One entry point for weight files: the format is sniffed from the first bytes (zip signature,
 // safetensors header, pickle opcode), never trusted from the extension. Torch checkpoints are
 // converted once to safetensors in the model cache, and later loads read the cache.
-import { open, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { MAX_HEADER_BYTES, SafetensorsReader, writeSafetensors } from './safetensors.js';
 import { type NameMap, renameKeys } from './state-dict.js';
 import { type ReadOptions, type StateDict, type WeightSource } from './tensor.js';
@@ -79,8 +80,9 @@ export async function readAll(src: WeightSource, opts: LoadOptions = {}): Promis
 }
 
 /**
- * Writes `src`'s state dict as safetensors at `dst` (atomically, one tensor in memory at a time),
- * recording where it came from in `__metadata__` so a stale cache can be told apart.
+ * Writes `src`'s state dict as safetensors at `dst` (atomically, one tensor in memory at a time,
+ * creating `dst`'s folder), recording where it came from in `__metadata__` so that a stale cache
+ * can be told apart.
  */
 export async function convertToSafetensors(
   src: string,
@@ -100,6 +102,7 @@ export async function convertToSafetensors(
     for (const [k, v] of Object.entries(source.metadata)) {
       if (!(`source_${k}` in metadata)) metadata[`source_${k}`] = v;
     }
+    await mkdir(path.dirname(dst), { recursive: true });
     await writeSafetensors(dst, source, metadata);
     return { tensors: source.names().length, bytes: (await stat(dst)).size };
   } finally {

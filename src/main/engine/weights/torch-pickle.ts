@@ -14,11 +14,14 @@
 // builtins.eval or subprocess.Popen, so the moment the pickle NAMES one (GLOBAL / STACK_GLOBAL), the
 // whole load fails with a DangerousGlobalError naming it and no tensor is returned. Refusing at the
 // name rather than at the call also catches files that would invoke it through a construct this
-// reader does not model (BUILD's __setstate__, a placeholder's method, ...).
+// reader does not model (BUILD's __setstate__, a placeholder's method, ...). Names that legitimate
+// hyper-parameters use (builtins.getattr for enums pickled by name, functools.partial,
+// types.SimpleNamespace) are deliberately not on the list: they load as placeholders like any other.
 //
 // Resources are bounded: the caller bounds the pickle's size; the memo, the stack and the nesting
 // of MARKs have limits; every length read from the stream is checked against the bytes left before
-// anything is allocated; big integers are capped.
+// anything is allocated; big integers are capped; the copying done by allow-listed constructors
+// (set(), OrderedDict(items)) is charged against a budget proportional to the pickle's size.
 import { type DType } from './tensor.js';
 
 export class PickleError extends Error {
@@ -174,7 +177,12 @@ const TORCH_DTYPES: Record<string, DType | null> = {
   float8_e5m2: null,
 };
 
-/** Modules whose every member is refused, and single members of otherwise harmless modules. */
+/**
+ * Globals that serve only to run code, touch files or the network, or load further pickles: naming
+ * one refuses the file. Kept to names with no place in a checkpoint, so that legitimate hyper-parameter
+ * objects (types.SimpleNamespace, functools.partial of an optimizer, an enum pickled by name through
+ * getattr) still load as inert placeholders. Whole modules here, single members below.
+ */
 const DANGEROUS_MODULES = [
   'os',
   'posix',
@@ -205,19 +213,16 @@ const DANGEROUS_MODULES = [
   'trace',
   'doctest',
   'pydoc',
-  'tempfile',
-  'io',
-  '_io',
   'http',
   'urllib',
   'ftplib',
   'smtplib',
   'telnetlib',
-  'types',
   'dill',
   'cloudpickle',
   'joblib',
   'torch.serialization',
+  'torch.hub',
   'numpy.testing',
 ];
 const DANGEROUS_NAMES = new Set([
@@ -226,7 +231,6 @@ const DANGEROUS_NAMES = new Set([
   'builtins.compile',
   'builtins.open',
   'builtins.__import__',
-  'builtins.getattr',
   'builtins.setattr',
   'builtins.delattr',
   'builtins.globals',
@@ -238,15 +242,21 @@ const DANGEROUS_NAMES = new Set([
   'builtins.apply',
   'builtins.file',
   'builtins.reload',
-  'builtins.memoryview',
-  'functools.partial',
+  'io.open',
+  'io.open_code',
+  'io.FileIO',
+  '_io.open',
+  '_io.open_code',
+  '_io.FileIO',
+  'types.FunctionType',
+  'types.CodeType',
+  'types.LambdaType',
+  'types.ModuleType',
   'operator.attrgetter',
   'operator.methodcaller',
-  'operator.itemgetter',
   'torch.load',
   'torch.storage._load_from_bytes',
   'torch.jit.load',
-  'torch.hub.load',
   'numpy.load',
   'numpy.loadtxt',
   'numpy.fromfile',

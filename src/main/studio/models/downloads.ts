@@ -12,7 +12,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { dirname } from 'node:path';
+import { dirname, sep } from 'node:path';
 import { hashPrefixInto } from './hash.js';
 
 export type FileState =
@@ -97,7 +97,8 @@ export interface JobProgress {
   message: string | null;
 }
 
-export type DownloadErrorCode = 'cancelled' | 'disk-full' | 'failed';
+/** cancelled; disk-full (before or while writing); io: the local file cannot be written; failed: every mirror failed. */
+export type DownloadErrorCode = 'cancelled' | 'disk-full' | 'io' | 'failed';
 
 export class DownloadError extends Error {
   constructor(
@@ -436,7 +437,11 @@ export class Downloader {
         specs.map((spec, i) =>
           this.slot(ctl.signal, () =>
             this.downloadFile({ spec, progress: files[i]!, signal: ctl.signal, emit, onFile: opts.onFile }),
-          ),
+          ).catch((e: unknown) => {
+            // A full or unwritable disk stops the whole job: the other files would hit it too.
+            if (e instanceof DownloadError && (e.code === 'disk-full' || e.code === 'io')) ctl.abort(e);
+            throw e;
+          }),
         ),
       );
       if (ctl.signal.aborted) throw cancelled(ctl.signal);
@@ -446,7 +451,7 @@ export class Downloader {
       settled.forEach((s, i) => {
         const spec = specs[i]!;
         if (s.status === 'fulfilled') results.push(s.value);
-        else if (s.reason instanceof DownloadError && s.reason.code === 'failed') {
+        else if (s.reason instanceof DownloadError && s.reason.code === 'failed' && s.reason.failures.length) {
           if (spec.optional) {
             files[i]!.state = 'skipped';
             files[i]!.message = `optional file not available: ${s.reason.message}`;
@@ -474,8 +479,14 @@ export class Downloader {
         const err = e instanceof DownloadError ? e : new DownloadError('failed', (e as Error).message);
         jobState = err.code === 'cancelled' ? 'cancelled' : 'failed';
         jobMessage = err.message;
+        // Files still under way were stopped with the job.
+        for (const f of files)
+          if (!['done', 'skipped', 'failed'].includes(f.state)) {
+            f.state = 'cancelled';
+            f.speed = 0;
+            f.etaSeconds = null;
+          }
         if (err.code === 'cancelled') {
-          for (const f of files) if (f.state !== 'done' && f.state !== 'skipped') f.state = 'cancelled';
           if (discard)
             await Promise.all(
               specs.map((s) => Promise.all([rm(partOf(s.dest), { force: true }), rm(metaOf(s.dest), { force: true })])),
@@ -523,19 +534,19 @@ export class Downloader {
     }
   }
 
-  /** Refuses before any request when the files (less what is already in .part files) do not fit. */
+  /**
+   * Refuses before any request when the files (less what is already in .part files) do not fit.
+   * A job's files share a folder (a model's), so one check at their common folder covers them.
+   */
   private async checkFreeSpace(specs: DownloadSpec[], signal: AbortSignal): Promise<void> {
-    const byDir = new Map<string, number>();
+    let need = 0;
     for (const s of specs) {
       if (!s.size) continue;
-      const have = await sizeOf(partOf(s.dest));
-      const dir = dirname(s.dest);
-      byDir.set(dir, (byDir.get(dir) ?? 0) + Math.max(0, s.size.bytes - have));
+      need += Math.max(0, s.size.bytes - (await sizeOf(partOf(s.dest))));
     }
-    for (const [dir, need] of byDir) {
-      if (signal.aborted) throw cancelled(signal);
-      await this.requireSpace(dir, need);
-    }
+    if (need === 0 || specs.length === 0) return;
+    if (signal.aborted) throw cancelled(signal);
+    await this.requireSpace(commonDir(specs.map((s) => dirname(s.dest))), need);
   }
 
   private async requireSpace(dir: string, need: number): Promise<void> {
@@ -563,7 +574,15 @@ export class Downloader {
         result = await this.fromMirror(task, url);
       } catch (e) {
         if (signal.aborted) throw cancelled(signal);
-        if (e instanceof DownloadError) throw e; // disk full: no mirror helps
+        if (e instanceof DownloadError) {
+          // Disk full or unwritable: no mirror helps.
+          progress.state = 'failed';
+          progress.speed = 0;
+          progress.etaSeconds = null;
+          progress.message = e.message;
+          task.emit(true);
+          throw e;
+        }
         const reason = (e as Error).message;
         failures.push({ url, reason });
         if (m + 1 < spec.urls.length) {
@@ -693,8 +712,9 @@ export class Downloader {
       if (offset > 0) {
         headers.Range = `bytes=${offset}-`;
         // Only the same URL's validator means anything; another mirror's etag would always differ.
-        if (meta && meta.url === url && (meta.etag || meta.lastModified))
-          headers['If-Range'] = (meta.etag ?? meta.lastModified)!;
+        // If-Range takes a strong ETag or a date; a weak ETag would make every resume start over.
+        const validator = meta?.etag && !meta.etag.startsWith('W/') ? meta.etag : meta?.lastModified;
+        if (meta && meta.url === url && validator) headers['If-Range'] = validator;
       }
       const { res, linkedEtag, linkedSize } = await openUrl(url, headers, ctl.signal, this.o.maxRedirects);
       armStall();
@@ -824,13 +844,38 @@ export class Downloader {
     } catch (e) {
       const reason = ctl.signal.reason as unknown;
       if (reason instanceof StallError) throw reason;
-      throw e;
+      throw localWriteError(e, part) ?? e;
     } finally {
       clearTimeout(stallTimer);
       task.signal.removeEventListener('abort', onJobAbort);
       await fh?.close().catch(() => {});
     }
   }
+}
+
+/** A failure of our own disk is no reason to try another mirror: say what to fix. */
+function localWriteError(e: unknown, path: string): DownloadError | null {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err !== 'object' || !err.syscall || err.syscall.startsWith('getaddrinfo')) return null;
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT')
+    return new DownloadError(
+      'disk-full',
+      `The disk filled up while writing ${path} (${err.code}). Free some space and pull again; what has arrived is kept.`,
+    );
+  if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS')
+    return new DownloadError(
+      'io',
+      `Cannot write ${path} (${err.code}: ${err.message}). Check the permissions of the data folder, or choose another one.`,
+    );
+  return null;
+}
+
+function commonDir(dirs: string[]): string {
+  const split = dirs.map((d) => d.split(sep));
+  const first = split[0]!;
+  let n = 0;
+  while (n < first.length && split.every((p) => p[n] === first[n])) n++;
+  return first.slice(0, n).join(sep) || sep;
 }
 
 function headerString(h: string | string[] | undefined): string | undefined {

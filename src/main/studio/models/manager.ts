@@ -231,6 +231,31 @@ export class ModelManager {
     };
   }
 
+  /**
+   * What `--model <catalog id | path>` names: an installed catalog model's folder, or a local file
+   * or folder used as is. Says what to run when the model is known but not installed.
+   */
+  async locate(idOrPath: string): Promise<{ path: string; entry: CatalogEntry | null }> {
+    const entry = this.catalog.models.find((m) => m.id === idOrPath) ?? null;
+    if (entry) {
+      const info = await this.info(entry.id);
+      if (info.state !== 'installed')
+        throw new StudioError(
+          'ModelNotInstalled',
+          `${entry.id} is ${info.state === 'partial' ? 'only partly downloaded' : 'not installed'}. ` +
+            `Run \`fstudio models pull ${entry.id}\` (or import its files with \`fstudio models import ${entry.id} <path>\`).`,
+        );
+      return { path: info.dir, entry };
+    }
+    const p = resolve(idOrPath);
+    if ((await stat(p).catch(() => null)) === null)
+      throw new StudioError(
+        'NotFound',
+        `"${idOrPath}" is neither a catalog model (${this.catalog.models.map((m) => m.id).join(', ')}) nor an existing file or folder.`,
+      );
+    return { path: p, entry: null };
+  }
+
   // ---------- pull / cancel ----------
 
   private urlsFor(e: CatalogEntry, f: CatalogFile): string[] {
@@ -557,6 +582,7 @@ function pullError(e: CatalogEntry, err: unknown): StudioError {
     if (err.code === 'cancelled')
       return new StudioError('Cancelled', `The download of ${e.id} was cancelled; pull again to resume.`);
     if (err.code === 'disk-full') return new StudioError('DiskFull', err.message);
+    if (err.code === 'io') return new StudioError('WriteFailed', err.message);
     return new StudioError(
       'DownloadFailed',
       `Could not download ${e.title} (${e.id}).\n${err.message}\n` +

@@ -8,6 +8,7 @@ import { galleryExport, galleryList, parseId, parseKind, parseLimit, parseOffset
 import { importCommand } from './import.js';
 import { CliError, errorLine } from './output.js';
 import { parsePort, serve } from './serve.js';
+import { registerEmbedCommands } from './embed.js';
 import { registerVqganCommands } from './vqgan.js';
 
 interface GlobalOptions {
@@ -173,6 +174,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(await galleryExport(dataDir(cmd), id, opts));
     });
 
+  registerEmbedCommands(program, dataDir);
   registerVqganCommands(program, dataDir);
 
   return program;

@@ -424,4 +424,25 @@ describe('downloads', () => {
     expect(events.at(-1)!.message).toContain('Not enough free disk space');
     expect(events.at(-1)!.files.map((f) => f.state)).toEqual(['cancelled', 'failed']);
   });
+
+  it('resumes from another mirror only when a hash will prove the result', async () => {
+    const N = 100_000;
+    server.route('/a', serveBytes(data, { hangAfter: N }));
+    server.route('/b', serveBytes(data));
+    const d = new Downloader(fast);
+    const cancelAt = (job: { cancel(): void }) => (p: JobProgress) => {
+      if (p.files[0]!.bytes >= N && p.files[0]!.state === 'downloading') job.cancel();
+    };
+    for (const sha256 of [undefined, sha(data)]) {
+      const s = spec({ urls: [server.url('/a')], dest: join(dir, sha256 ? 'hashed' : 'plain', 'f'), sha256 });
+      const job = d.enqueue([s], { onProgress: (p) => cancelAt(job)(p) });
+      await expect(job.done).rejects.toMatchObject({ code: 'cancelled' });
+      const again = await run(d, [{ ...s, urls: [server.url('/b')] }]);
+      expect(again.result.ok).toBe(true);
+      expect(server.requests.at(-1)!.path).toBe('/b');
+      // No hash: the other mirror's file is fetched whole. A published hash: resumed.
+      expect(server.requests.at(-1)!.headers.range).toBe(sha256 ? `bytes=${N}-` : undefined);
+      expect(sha(readFileSync(s.dest))).toBe(sha(data));
+    }
+  });
 });

@@ -694,6 +694,12 @@ export class Downloader {
       // Resume: restore the running hash from what is already on disk.
       const meta = await readPartMeta(spec.dest);
       let offset = await sizeOf(part);
+      if (offset > 0 && meta?.url !== url && !spec.sha256 && !meta?.linkedEtag) {
+        // Another mirror's (or an unknown source's) bytes, and no hash to prove that the two
+        // halves are one file: start over rather than splice two versions together.
+        await rm(part, { force: true });
+        offset = 0;
+      }
       const hash: Hash = createHash('sha256');
       if (offset > 0) {
         progress.state = 'verifying';

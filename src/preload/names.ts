@@ -16,12 +16,20 @@ export const callNames = [
   'undoDelete',
   'importImages',
   'exportItem',
+  'modelsList',
+  'modelPull',
+  'modelCancel',
+  'modelImport',
+  'modelVerify',
+  'modelRemove',
 ] as const satisfies readonly CallName[];
 
 export const eventNames = [
   'galleryChanged',
   'importProgress',
   'settingsChanged',
+  'modelProgress',
+  'modelsChanged',
 ] as const satisfies readonly EventName[];
 
 type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : { missing: Exclude<All, Listed> };

@@ -4,6 +4,7 @@
 // `apiEvents`, so adding a method here is the only step that touches every transport.
 // Style after VS Code's ipc.ts: one argument per call, events named onX, errors as data.
 import { z } from 'zod';
+import { modelCalls, modelEvents } from './models.js';
 
 export const RunKind = z.enum(['generate', 'prompt', 'classify', 'import']);
 export type RunKind = z.infer<typeof RunKind>;
@@ -168,6 +169,7 @@ export const apiCalls = {
   },
   importImages: { args: ImportRequest, result: ImportReport },
   exportItem: { args: IdArg, result: ExportedFile },
+  ...modelCalls,
 } as const;
 
 export type ApiCalls = typeof apiCalls;
@@ -181,6 +183,7 @@ export const apiEvents = {
   galleryChanged: z.object({ reason: z.enum(['import', 'delete', 'undo', 'update']), ids: z.array(Id) }),
   importProgress: z.object({ done: z.number().int(), total: z.number().int(), name: z.string() }),
   settingsChanged: Settings,
+  ...modelEvents,
 } as const;
 export type ApiEvents = typeof apiEvents;
 export type EventName = keyof ApiEvents;

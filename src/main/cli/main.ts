@@ -9,6 +9,7 @@ import { importCommand } from './import.js';
 import { CliError, errorLine } from './output.js';
 import { parsePort, serve } from './serve.js';
 import { registerEmbedCommands } from './embed.js';
+import { registerModelsCommands } from './models.js';
 import { registerVqganCommands } from './vqgan.js';
 
 interface GlobalOptions {
@@ -39,6 +40,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         'fstudio serve --port 8765',
         'fstudio import ~/Pictures/sd-outputs',
         'fstudio gallery search "lighthouse at dusk" --json',
+        'fstudio models pull clip-vit-base-patch32',
       ]),
     );
 
@@ -174,6 +176,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(await galleryExport(dataDir(cmd), id, opts));
     });
 
+  registerModelsCommands(program, () => resolveDataDir((program.opts() as GlobalOptions).dataDir), { setExit });
   registerEmbedCommands(program, dataDir);
   registerVqganCommands(program, dataDir);
 

@@ -2,7 +2,7 @@
 // Results on stdout (JSON with --json); the progress bar and errors on stderr. On a terminal the
 // bar is one line redrawn in place; on a pipe only state changes are printed, one line each.
 import type { Command } from 'commander';
-import type { ModelInfo, ModelProgress } from '../studio/models/contract.js';
+import type { ModelInfo, ModelProgress } from '../../shared/models.js';
 import type { ModelManager, ModelManagerOptions } from '../studio/models/manager.js';
 import { CliError, formatBytes, printJson } from './output.js';
 

@@ -40,6 +40,7 @@ import {
   readTextChunks,
 } from './pngmeta.js';
 import { acquireFolderLock, type FolderLock } from './lock.js';
+import { ModelManager } from './models/manager.js';
 import { recover, skippedRecovery } from './recovery.js';
 import { SettingsStore } from './settings.js';
 import type { AssetVariant, OpenReport, Studio, StudioOptions } from './types.js';
@@ -192,6 +193,12 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       }
     }
   }
+
+  const models = new ModelManager(dataDir, {
+    extraMirrors: (process.env.FSTUDIO_MODEL_MIRROR ?? '').split(/[,\s]+/).filter(Boolean),
+  });
+  models.on('progress', (p) => emit('modelProgress', p));
+  models.on('changed', (c) => emit('modelsChanged', c));
 
   const mutex = new Mutex();
   let closed = false;
@@ -442,6 +449,18 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
         .slice(0, 100);
       return { name: `${stem || `foundation-studio-${id}`}.png`, mime: 'image/png', data: out };
     },
+
+    // ---------- models ----------
+    modelsList: () => models.list(),
+    async modelPull({ id }) {
+      const { jobId, done } = models.pull(id);
+      done.catch(() => {}); // the outcome, in words, is the last modelProgress event
+      return { jobId };
+    },
+    modelCancel: async ({ id, discard }) => ({ cancelled: models.cancel(id, discard) }),
+    modelImport: ({ id, path, as }) => models.import(id, path, as),
+    modelVerify: ({ id }) => models.verify(id),
+    modelRemove: ({ id }) => models.remove(id),
   };
 
   return {
@@ -468,6 +487,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       if (closed) return;
       closed = true;
       await mutex.idle();
+      await models.close();
       history.close();
       lock.release();
     },

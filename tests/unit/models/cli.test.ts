@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mirrorsFrom, modelsTable, progressLine, registerModelsCommands } from '../../../src/main/cli/models.js';
 import { parseCatalog, type Catalog } from '../../../src/main/studio/models/catalog.js';
-import type { ModelInfo, ModelProgress } from '../../../src/main/studio/models/contract.js';
+import type { ModelInfo, ModelProgress } from '../../../src/shared/models.js';
 import { ModelManager } from '../../../src/main/studio/models/manager.js';
 import { serveBytes, startServer, type TestServer } from './http-server.js';
 

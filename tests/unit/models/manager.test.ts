@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StudioError } from '../../../src/shared/api.js';
 import { parseCatalog, type Catalog } from '../../../src/main/studio/models/catalog.js';
-import type { ModelProgress } from '../../../src/main/studio/models/contract.js';
+import type { ModelProgress } from '../../../src/shared/models.js';
 import { ModelManager, STATE_FILE } from '../../../src/main/studio/models/manager.js';
 import { serveBytes, startServer, type TestServer } from './http-server.js';
 

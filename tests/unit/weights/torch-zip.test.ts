@@ -4,7 +4,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../../src/main/engine/weights/load.js';
-import { gather, isContiguous } from '../../../src/main/engine/weights/tensor.js';
+import { DTYPE_SIZE, gather, isContiguous, toFloat32 } from '../../../src/main/engine/weights/tensor.js';
 import { TorchCheckpoint } from '../../../src/main/engine/weights/torch-zip.js';
 import {
   Pickle,
@@ -69,6 +69,22 @@ describe('crafted torch archives', () => {
       write([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }], [['0', f32([1, 2, 3])]]),
     );
     expect(sd.get('w')).toEqual({ dtype: 'F32', shape: [3], data: f32([1, 2, 3]) });
+  });
+
+  it('tensors read from a torch file keep its 64-byte alignment, so F32 views need no copy', async () => {
+    const sd = await loadCheckpoint(fixture('lightning.ckpt'));
+    for (const [name, t] of sd) expect(t.data.byteOffset % DTYPE_SIZE[t.dtype], name).toBe(0);
+    const w = sd.get('conv_in.weight')!;
+    expect(toFloat32(w).buffer).toBe(w.data.buffer);
+  });
+
+  it('reads entries whatever their padding: none (unaligned data) or more than one read guesses', async () => {
+    const t = { name: 'w', dtype: 'F32' as const, key: '0', storageNumel: 3, shape: [3] };
+    for (const align of [1, 4096]) {
+      writeTorchZip(at('a.pt'), 'archive', pickleStateDict([t], 'flat'), [['0', f32([1, 2, 3])]], [], align);
+      const w = (await loadCheckpoint(at('a.pt'))).get('w')!;
+      expect([align, Array.from(toFloat32(w))]).toEqual([align, [1, 2, 3]]);
+    }
   });
 
   it('a storage claiming more elements than its entry holds', async () => {

@@ -7,15 +7,27 @@ import path from 'node:path';
 /** Reads exactly `length` bytes at `position`; a short file is reported with `what` in the message. */
 export async function readExactly(fh: FileHandle, position: number, length: number, what: string): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
+  await readInto(fh, buf, 0, position, length, what);
+  return buf;
+}
+
+/** Reads exactly `length` bytes at `position` into `buf` at `offset`. */
+export async function readInto(
+  fh: FileHandle,
+  buf: Uint8Array,
+  offset: number,
+  position: number,
+  length: number,
+  what: string,
+): Promise<void> {
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    const { bytesRead } = await fh.read(buf, offset + done, length - done, position + done);
     if (bytesRead === 0) {
       throw new Error(`${what}: file is truncated (wanted ${length} bytes at offset ${position}, got ${done})`);
     }
     done += bytesRead;
   }
-  return buf;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type ModelInfo,
   type ModelProgress,
   type VerifyReport,
-} from './contract.js';
+} from '../../../shared/models.js';
 import { DownloadError, Downloader, type DownloaderOptions, type FileResult, type JobHandle } from './downloads.js';
 import { hashFile } from './hash.js';
 import { acquireFolderLock } from '../lock.js';

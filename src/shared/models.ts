@@ -1,6 +1,5 @@
-// The model manager's part of the StudioApi contract: zod schemas only, no Node imports, so this
-// file can move to src/shared/ unchanged (api.ts then adds the calls and events listed at the
-// end). The manager's results are typed from these, so contract and implementation stay one.
+// The model manager's part of the StudioApi contract (api.ts spreads modelCalls and modelEvents
+// into its tables). The manager's results are typed from these, so contract and implementation stay one.
 import { z } from 'zod';
 
 export const ModelKindSchema = z.enum(['clip', 'vqgan', 'text-lm']);

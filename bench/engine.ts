@@ -85,8 +85,9 @@ function convWorkloads(c: number, hw: number): Workload[] {
   const x = bwd.input('x', shape);
   const g = bwd.input('g', shape);
   const [dx] = grad(bwd, bwd.sum(bwd.mul(conv(bwd, x), g)), [x]);
-  // For comparison: the same input gradient of a stride-1 conv written as a Conv with the weights
-  // transposed (in <-> out) and flipped in space, instead of grad.ts's ConvTranspose.
+  // Reference: the same input gradient written by hand as one Conv with the weights transposed
+  // (in <-> out) and flipped in space. grad.ts emits this form for stride-1 convs too, so the two
+  // rows should agree; a gap is overhead in what grad.ts emits around it.
   const alt = new Builder('conv_grad_as_conv');
   const wFlip = alt.slice(
     alt.transpose(alt.param('w', random([c, c, 3, 3], 5)), [1, 0, 2, 3]),
@@ -110,7 +111,7 @@ function convWorkloads(c: number, hw: number): Workload[] {
       feeds: { x: random(shape, 4), g: random(shape, 7) },
     },
     {
-      name: `Conv3x3 ${c}ch ${hw}² input gradient as Conv (flipped W; not grad.ts)`,
+      name: `Conv3x3 ${c}ch ${hw}² input gradient, hand-built flipped-W Conv`,
       model: emitModel(alt.graph, { outputs: { dx: dxAlt } }),
       flops: countFlops(alt.graph, [dxAlt]).total,
       feeds: { g: random(shape, 7) },

@@ -24,6 +24,16 @@ describe('torch zip checkpoints written by torch.save', () => {
   it('a pytorch_model.bin (archive folder named after the file, a Parameter inside) loads exactly', async () => {
     const sd = await loadCheckpoint(fixture('pytorch_model.bin'));
     expectMatchesTorch(sd, expected.fixtures['pytorch_model.bin']!);
+    // in the order torch.save wrote them (reads run concurrently; the order must not depend on it)
+    expect([...sd.keys()]).toEqual([
+      'vision_model.embeddings.class_embedding',
+      'vision_model.embeddings.patch_embedding.weight',
+      'vision_model.encoder.layers.0.self_attn.q_proj.weight',
+      'vision_model.encoder.layers.0.self_attn.q_proj.bias',
+      'text_model.embeddings.position_ids',
+      'logit_scale',
+      'visual_projection.weight',
+    ]);
   });
 
   it('a zip whose entries are deflated loads the same tensors', async () => {

@@ -21,14 +21,17 @@ export interface StudioServer {
 const root = resolve(import.meta.dirname, '../..');
 const readyLine = /Foundation Studio is serving at (http:\/\/\S+)/;
 
-async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+async function startServer(
+  dataDir: string,
+  extraEnv: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; log: () => string }> {
   if (!existsSync(join(root, 'out/web/index.html')))
     throw new Error('out/web is not built: run `npm run test:e2e` (it builds the renderer first).');
   const token = randomBytes(16).toString('hex');
   const child = spawn(
     process.execPath,
     ['bin/fstudio.js', '--data-dir', dataDir, 'serve', '--port', '0', '--token', token, '--no-open'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FSTUDIO_DATA_DIR: undefined } },
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FSTUDIO_DATA_DIR: undefined, ...extraEnv } },
   );
   let output = '';
   const url = await new Promise<string>((ok, fail) => {
@@ -54,11 +57,12 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export const test = base.extend<{ server: StudioServer; studioPage: Page }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
-  server: async ({}, use, testInfo) => {
+export const test = base.extend<{ serverEnv: Record<string, string>; server: StudioServer; studioPage: Page }>({
+  /** Extra environment for `fstudio serve` (a spec overrides it, e.g. FSTUDIO_MODEL_MIRROR). */
+  serverEnv: [{}, { option: true }],
+  server: async ({ serverEnv }, use, testInfo) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'fstudio-e2e-'));
-    const { child, url, log } = await startServer(dataDir);
+    const { child, url, log } = await startServer(dataDir, serverEnv);
     try {
       await use({ url, dataDir, log, stop: () => stop(child) });
     } finally {

@@ -87,6 +87,16 @@ describe('crafted torch archives', () => {
     }
   });
 
+  it('a state dict nested under another key: says where it is, and stateDictKey picks it', async () => {
+    const p = new Pickle().proto(2).emptyDict().mark().str('epoch').int(1).str('model');
+    pickleTensorDict(p, [{ name: 'w', dtype: 'F32', key: '0', storageNumel: 1, shape: [1] }]);
+    writeTorchZip(at('n.pt'), 'archive', p.setitems().stop().bytes(), [['0', f32([5])]]);
+    await expect(loadCheckpoint(at('n.pt'))).rejects.toThrow(
+      /no tensors in the state dict; dicts of tensors under 'model' \(1 tensors\): pass stateDictKey/,
+    );
+    expect([...(await loadCheckpoint(at('n.pt'), { stateDictKey: 'model' })).keys()]).toEqual(['w']);
+  });
+
   it('a storage claiming more elements than its entry holds', async () => {
     const file = write(
       [{ name: 'w', dtype: 'F32', key: '0', storageNumel: 1000, shape: [3] }],

@@ -88,7 +88,7 @@ export async function readAll(src: WeightSource, opts: LoadOptions = {}): Promis
 }
 
 /**
- * Writes `src`'s state dict as safetensors at `dst` (atomically, one tensor in memory at a time,
+ * Writes `src`'s state dict as safetensors at `dst` (atomically, at most two tensors in memory,
  * creating `dst`'s folder), recording where it came from in `__metadata__` so that a stale cache
  * can be told apart.
  */

@@ -202,13 +202,14 @@ export async function readSafetensors(file: string, opts: ReadOptions = {}): Pro
   }
 }
 
-/** What the writer needs: a state dict in memory, or a lazy source (tensors are then read one at a time). */
+/** What the writer needs: a state dict in memory, or a lazy source (tensors are then read as they are written). */
 export type TensorSource = StateDict | Pick<WeightSource, 'names' | 'info' | 'read'>;
 
 /**
  * Writes a safetensors file atomically. Tensors are laid out by decreasing element size, then by name
  * (as the reference writer does), after a header padded to 8 bytes, so every tensor's data starts at
- * an offset aligned to its element size. A lazy source is streamed: only one tensor is in memory.
+ * an offset aligned to its element size. A lazy source is streamed: at most two tensors are in memory
+ * (the one being written and the next, read meanwhile).
  */
 export async function writeSafetensors(
   file: string,
@@ -243,8 +244,18 @@ export async function writeSafetensors(
   await writeAtomically(file, async (fh) => {
     await writeAll(fh, prefix);
     await writeAll(fh, json);
-    for (const name of names) {
-      const t = await src.read(name);
+    // The next tensor is read while this one is written: at most two tensors are in memory.
+    const start = (i: number) => {
+      if (i >= names.length) return null;
+      const p = src.read(names[i]!);
+      p.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      return p;
+    };
+    let pending = start(0);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const t = await pending!;
+      pending = start(i + 1);
       const info = infos.get(name)!;
       const want = numelOf(info.shape) * DTYPE_SIZE[info.dtype];
       if (t.dtype !== info.dtype || t.data.byteLength !== want) {

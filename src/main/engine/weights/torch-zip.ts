@@ -444,6 +444,17 @@ export class TorchCheckpoint implements WeightSource {
     if (problems.length) {
       throw new Error(`${file}: cannot load ${problems.length} tensor(s):\n  ${problems.join('\n  ')}`);
     }
+    if (tensors.size === 0 && skipped.size > 0) {
+      // e.g. {'model': state_dict, 'epoch': 3}: say where the tensors are rather than return nothing.
+      const nested = [...sd].flatMap(([k, v]) => {
+        const n = v instanceof Map ? [...v.values()].filter((x) => x instanceof TensorRef).length : 0;
+        return n ? [`'${String(k)}' (${n} tensors)`] : [];
+      });
+      throw new Error(
+        `${file}: no tensors in the state dict` +
+          (nested.length ? `; dicts of tensors under ${nested.join(', ')}: pass stateDictKey to pick one` : ''),
+      );
+    }
 
     const metadata: Record<string, string> = { format: 'torch-zip', archive: prefix.slice(0, -1) };
     if (version) metadata.version = version;

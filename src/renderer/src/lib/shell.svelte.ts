@@ -2,7 +2,7 @@
 // One exported $state object mutated in place (the Podman Desktop store pattern).
 import type { Settings } from '../../../shared/api.js';
 
-export type PageId = 'gallery' | 'settings' | 'system';
+export type PageId = 'gallery' | 'settings' | 'system' | 'models';
 
 export interface PageEntry {
   id: PageId;
@@ -14,6 +14,7 @@ export const pageList: readonly PageEntry[] = [
   { id: 'gallery', label: 'Gallery' },
   { id: 'settings', label: 'Settings' },
   { id: 'system', label: 'System' },
+  { id: 'models', label: 'Models' },
 ];
 
 export const shell = $state<{ page: PageId; settings: Settings | null; shortcutsOpen: boolean }>({
@@ -27,7 +28,7 @@ export const modKey = isMac ? '⌘' : 'Ctrl';
 
 /** Shown by the shortcuts sheet; the handlers live beside the views they act on. */
 export const shortcutList: readonly { keys: string; does: string }[] = [
-  { keys: `${modKey}+1 / 2 / 3`, does: 'Go to Gallery, Settings, System' },
+  { keys: `${modKey}+1 / 2 / 3 / 4`, does: 'Go to Gallery, Settings, System, Models' },
   { keys: '/', does: 'Search the gallery' },
   { keys: 'Arrow keys, Home, End, Page Up/Down', does: 'Move in the gallery grid' },
   { keys: 'Enter', does: 'Open the detail panel' },

@@ -1,0 +1,79 @@
+// The Models page's state: the catalog with what is on disk (modelsList), and the live progress
+// of every pull (modelProgress events), kept for the app's lifetime so leaving the page and
+// coming back shows the same bars. Rows are refreshed when the studio says a model changed.
+import { SvelteMap } from 'svelte/reactivity';
+import type { ModelInfo, ModelProgress, VerifyReport } from '../../../shared/models.js';
+import { describeError } from '../lib/errors.js';
+import { getStudio } from '../lib/studio-client.js';
+
+export const models = $state<{ list: ModelInfo[] | null; loading: boolean; error: string | null }>({
+  list: null,
+  loading: false,
+  error: null,
+});
+
+/** The latest progress event per model id; the last one of a pull carries its outcome in words. */
+export const pulls = new SvelteMap<string, ModelProgress>();
+
+/** The result of the last Verify per model, shown until the model changes again. */
+export const verifications = new SvelteMap<string, VerifyReport>();
+
+let started = false;
+let refreshing: Promise<void> | null = null;
+let again = false;
+
+/** Reloads the list; calls made while one is in flight coalesce into one more. */
+export function refreshModels(): Promise<void> {
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
+  models.loading = true;
+  refreshing = (async () => {
+    try {
+      do {
+        again = false;
+        models.list = await getStudio().modelsList({});
+        models.error = null;
+      } while (again);
+    } catch (e) {
+      models.error = describeError(e, 'Loading the model list');
+    } finally {
+      models.loading = false;
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+/** Subscribes once (the NavBar's badge and the page share it); safe to call again. */
+export function startModels(): void {
+  if (started) return;
+  started = true;
+  const studio = getStudio();
+  studio.onModelProgress((p) => {
+    pulls.set(p.modelId, p);
+    // A stopped or failed pull sends no modelsChanged, but may have left files (finished ones, .part).
+    if (p.state === 'failed' || p.state === 'cancelled') void refreshModels();
+  });
+  studio.onModelsChanged(({ id, reason }) => {
+    if (reason !== 'verify') verifications.delete(id);
+    void refreshModels();
+  });
+  // Events sent while the connection was down are lost: reload what is on disk when it returns.
+  let wasClosed = false;
+  studio.onConnection((s) => {
+    if (s === 'closed') wasClosed = true;
+    else if (s === 'open' && wasClosed) {
+      wasClosed = false;
+      void refreshModels();
+    }
+  });
+}
+
+/** A pull that has not reached its outcome yet. */
+export function isActive(p: ModelProgress | undefined): p is ModelProgress {
+  return p !== undefined && (p.state === 'queued' || p.state === 'running');
+}
+
+export const activePulls = (): number => [...pulls.values()].filter(isActive).length;

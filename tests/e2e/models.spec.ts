@@ -1,0 +1,247 @@
+// The Models page end to end: a real `fstudio serve` downloads from a mirror served by this test
+// on 127.0.0.1 (FSTUDIO_MODEL_MIRROR, tried before the catalog's URLs as <mirror>/<id>/<file>).
+// The bytes are not a real model; the mirror sends Hugging Face's X-Linked-Etag for the weights
+// so they are checked against it, and the JSON files are "recorded, not verified".
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Locator, Page } from '@playwright/test';
+import { expect, test } from './fixtures.js';
+import { StudioApp } from './studio-app.js';
+
+const MiB = 1024 * 1024;
+const mod = process.platform === 'darwin' ? 'Meta' : 'Control';
+
+interface MirrorFile {
+  body: Buffer;
+  /** Sent as X-Linked-Etag (what Hugging Face sends for LFS files). */
+  linkedEtag?: boolean;
+  /** The first full request trickles this many bytes (64 KiB every 40 ms), then waits for release(). */
+  holdAfter?: number;
+}
+
+interface Mirror {
+  url: string;
+  /** Every request as "<path> <Range header or 'full'>". */
+  requests: string[];
+  release(): void;
+  close(): Promise<void>;
+}
+
+/** A minimal model mirror: GET with Range and If-Range, 404 for anything it does not hold. */
+async function startMirror(files: Record<string, MirrorFile>): Promise<Mirror> {
+  const requests: string[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((ok) => (release = ok));
+  const held = new Set<string>();
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    requests.push(`${path} ${req.headers.range ?? 'full'}`);
+    const file = files[path];
+    if (!file) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not here');
+      return;
+    }
+    const sha = createHash('sha256').update(file.body).digest('hex');
+    const etag = `"${sha.slice(0, 16)}"`;
+    const headers: Record<string, string> = { ETag: etag, 'Accept-Ranges': 'bytes' };
+    if (file.linkedEtag) headers['X-Linked-Etag'] = `"${sha}"`;
+    const start = rangeStart(req.headers, etag);
+    if (start !== null && start > 0) {
+      res.writeHead(206, {
+        ...headers,
+        'Content-Length': String(file.body.length - start),
+        'Content-Range': `bytes ${start}-${file.body.length - 1}/${file.body.length}`,
+      });
+      res.end(file.body.subarray(start));
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': String(file.body.length) });
+    if (file.holdAfter !== undefined && !held.has(path)) {
+      held.add(path);
+      const hold = file.holdAfter;
+      void (async () => {
+        // In steps, so the studio's progress events (at most one per 250 ms) see bytes moving.
+        for (let at = 0; at < hold; at += 64 * 1024) {
+          res.write(file.body.subarray(at, Math.min(hold, at + 64 * 1024)));
+          await new Promise((ok) => setTimeout(ok, 40));
+        }
+        await released;
+        res.end(file.body.subarray(hold));
+      })();
+      return;
+    }
+    res.end(file.body);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    release,
+    close: async () => {
+      release();
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    },
+  };
+}
+
+function rangeStart(h: IncomingHttpHeaders, etag: string): number | null {
+  const m = /^bytes=(\d+)-$/.exec(h.range ?? '');
+  if (!m) return null;
+  // If-Range with another validator means "the file changed": send it whole.
+  if (h['if-range'] && h['if-range'] !== etag) return null;
+  return Number(m[1]);
+}
+
+const clip = 'clip-vit-base-patch32';
+const weights = randomBytes(3 * MiB);
+
+const modelTest = test.extend<{ mirror: Mirror }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+  mirror: async ({}, use) => {
+    const mirror = await startMirror({
+      [`/${clip}/config.json`]: { body: Buffer.from('{"model_type": "clip"}\n') },
+      [`/${clip}/tokenizer.json`]: { body: Buffer.from('{"version": "1.0"}\n') },
+      [`/${clip}/pytorch_model.bin`]: { body: weights, linkedEtag: true, holdAfter: MiB },
+      // Anything else (wikiart_16384's files among them) answers 404.
+    });
+    await use(mirror);
+    await mirror.close();
+  },
+  serverEnv: async ({ mirror }, use) => use({ FSTUDIO_MODEL_MIRROR: mirror.url }),
+});
+
+async function openModels(page: Page): Promise<void> {
+  await page.keyboard.press(`${mod}+4`);
+  await expect(page.getByRole('heading', { name: 'Models', level: 1 })).toBeVisible();
+}
+
+const card = (page: Page, title: string): Locator => page.getByRole('article', { name: title });
+const badge = (c: Locator, text: string): Locator => c.locator('header').getByText(text, { exact: true });
+
+modelTest(
+  'download with live progress, a stall reported, cancel and resume, verify, delete',
+  async ({ studioPage: page, mirror, server }) => {
+    const app = new StudioApp(page);
+    await openModels(page);
+    await expect(app.page.getByRole('heading', { name: 'CLIP', level: 2 })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'VQGAN', level: 2 })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'Text LMs', level: 2 })).toBeVisible();
+
+    const c = card(page, 'CLIP ViT-B/32');
+    await expect(badge(c, 'Default')).toBeVisible();
+    await expect(badge(c, 'Not installed')).toBeVisible();
+    // The catalog gives the weights' size as approximate and none for the two JSON files.
+    await expect(c).toContainText('about 577 MB + 2 small files');
+    await expect(c).toContainText('MIT (OpenAI CLIP)');
+
+    await c.getByRole('button', { name: 'Download' }).click();
+    const pull = c.getByRole('group', { name: 'Download of CLIP ViT-B/32' });
+    const fileBar = pull.getByRole('progressbar', { name: 'pytorch_model.bin progress' });
+    // The mirror trickles the first MiB of the weights, then holds: the bars move, then stop part-way.
+    await expect(pull.getByRole('progressbar', { name: 'Total progress' })).toBeVisible();
+    await expect(fileBar).toHaveJSProperty('max', weights.length);
+    await expect.poll(() => fileBar.evaluate((e) => (e as HTMLProgressElement).value)).toBeGreaterThan(0);
+    await expect(pull.getByRole('listitem').filter({ hasText: 'config.json' })).toContainText('Done');
+    await expect(
+      page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: /^Models\s*1 downloading/ }),
+    ).toBeVisible();
+    await app.screenshot('models-downloading');
+
+    // No bytes for 10 s: the server's stall detector says so, and the page shows it.
+    await expect(pull.getByText(/^Stalled — no data is arriving/)).toBeVisible({ timeout: 30_000 });
+    await expect(pull.getByRole('listitem').filter({ hasText: 'pytorch_model.bin' })).toContainText('Stalled');
+    await expect(fileBar).toHaveJSProperty('value', MiB);
+    await expect(pull).toContainText('1.0 MB of 3.0 MB');
+    await app.screenshot('models-stalled');
+
+    // Cancel keeps the .part file; Resume asks the mirror for the rest with a Range request.
+    await c.getByRole('button', { name: 'Cancel' }).click();
+    await expect(pull.getByRole('status')).toContainText('Download stopped');
+    await expect(badge(c, 'Partly downloaded')).toBeVisible();
+    await c.getByRole('button', { name: 'Resume' }).click();
+    await expect(badge(c, 'Installed')).toBeVisible();
+    await expect(pull.getByRole('status')).toContainText('Downloaded 1 file');
+    expect(mirror.requests).toContain(`/${clip}/pytorch_model.bin bytes=${MiB}-`);
+
+    const files = c.getByRole('table', { name: 'Files of CLIP ViT-B/32' });
+    await expect(files.getByRole('row', { name: /pytorch_model\.bin/ })).toContainText(
+      "verified against Hugging Face's hash",
+    );
+    await expect(files.getByRole('row', { name: /config\.json/ })).toContainText('recorded, not verified');
+    await expect(files.getByRole('row', { name: /tokenizer\.json/ })).toContainText('recorded, not verified');
+
+    await c.getByRole('button', { name: 'Verify' }).click();
+    await expect(c.getByRole('status').filter({ hasText: 'Verify:' })).toHaveText(
+      "Verify: all 3 files match (1 against Hugging Face's hash, 2 against the hash recorded when installed).",
+    );
+    await expect(files.getByRole('row', { name: /pytorch_model\.bin/ })).toContainText(
+      'matches the SHA-256 Hugging Face sent',
+    );
+    await app.screenshot('models-installed');
+
+    await c.getByRole('button', { name: 'Delete…' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Delete CLIP ViT-B/32?' });
+    await expect(confirm).toContainText('3.0 MB');
+    await confirm.getByRole('button', { name: 'Delete' }).click();
+    await expect(confirm).toBeHidden();
+    await expect(badge(c, 'Not installed')).toBeVisible();
+    await expect(app.notifications).toContainText('Deleted CLIP ViT-B/32');
+    expect(existsSync(join(server.dataDir, 'models', clip))).toBe(false);
+  },
+);
+
+modelTest(
+  'a mirror that answers 404 ends in a failure that names every mirror',
+  async ({ studioPage: page, mirror }) => {
+    const app = new StudioApp(page);
+    await page.emulateMedia({ colorScheme: 'dark' }); // the theme follows the system: check the dark one too
+    await openModels(page);
+    const c = card(page, 'VQGAN WikiArt f16 16384');
+    await c.getByRole('button', { name: 'Download' }).click();
+    // The local mirror says 404, then the catalog's own URL is tried (unreachable on a machine
+    // without internet, after its retries with backoff).
+    const failure = c.getByRole('alert');
+    await expect(failure).toContainText('Could not download VQGAN WikiArt f16 16384', { timeout: 90_000 });
+    await expect(failure).toContainText('every mirror failed');
+    await expect(failure).toContainText(`${mirror.url}/wikiart_16384/last.ckpt — HTTP 404`);
+    await expect(failure).toContainText('fstudio models import wikiart_16384');
+    await expect(badge(c, 'Not installed')).toBeVisible();
+    await expect(c.getByRole('button', { name: 'Download' })).toBeEnabled();
+    await failure.scrollIntoViewIfNeeded();
+    await app.screenshot('models-failed');
+  },
+);
+
+test('import from a path on the studio machine', async ({ studioPage: page }) => {
+  const src = await mkdtemp(join(tmpdir(), 'fstudio-import-'));
+  try {
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'last.ckpt'), randomBytes(4096));
+    await writeFile(join(src, 'model.yaml'), 'model:\n  params:\n    embed_dim: 256\n');
+    await openModels(page);
+    const c = card(page, 'VQGAN ImageNet f16 1024');
+    await c.getByText('Import from a path…').click();
+    const path = c.getByRole('textbox', { name: 'Path' });
+
+    await path.fill(join(src, 'nothing-here'));
+    await c.getByRole('button', { name: 'Import' }).click();
+    await expect(c.getByRole('alert')).toContainText('Nothing to import at');
+
+    await path.fill(src);
+    await c.getByRole('button', { name: 'Import' }).click();
+    await expect(new StudioApp(page).notifications).toContainText('Imported 2 files into VQGAN ImageNet f16 1024');
+    await expect(badge(c, 'Installed')).toBeVisible();
+    await expect(c.getByRole('table', { name: 'Files of VQGAN ImageNet f16 1024' })).toContainText(
+      'recorded, not verified',
+    );
+  } finally {
+    await rm(src, { recursive: true, force: true });
+  }
+});

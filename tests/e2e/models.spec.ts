@@ -186,9 +186,16 @@ modelTest(
     );
     await app.screenshot('models-installed');
 
+    // The confirmation opens on its safe choice; Esc keeps the model.
     await c.getByRole('button', { name: 'Delete…' }).click();
     const confirm = page.getByRole('alertdialog', { name: 'Delete CLIP ViT-B/32?' });
     await expect(confirm).toContainText('3.0 MB');
+    await expect(confirm.getByRole('button', { name: 'Keep it' })).toBeFocused();
+    await app.screenshot('models-delete-confirm');
+    await page.keyboard.press('Escape');
+    await expect(confirm).toBeHidden();
+    await expect(badge(c, 'Installed')).toBeVisible();
+    await c.getByRole('button', { name: 'Delete…' }).click();
     await confirm.getByRole('button', { name: 'Delete' }).click();
     await expect(confirm).toBeHidden();
     await expect(badge(c, 'Not installed')).toBeVisible();
@@ -225,6 +232,7 @@ test('import from a path on the studio machine', async ({ studioPage: page }) =>
     await mkdir(src, { recursive: true });
     await writeFile(join(src, 'last.ckpt'), randomBytes(4096));
     await writeFile(join(src, 'model.yaml'), 'model:\n  params:\n    embed_dim: 256\n');
+    const app = new StudioApp(page);
     await openModels(page);
     const c = card(page, 'VQGAN ImageNet f16 1024');
     await c.getByText('Import from a path…').click();
@@ -236,11 +244,12 @@ test('import from a path on the studio machine', async ({ studioPage: page }) =>
 
     await path.fill(src);
     await c.getByRole('button', { name: 'Import' }).click();
-    await expect(new StudioApp(page).notifications).toContainText('Imported 2 files into VQGAN ImageNet f16 1024');
+    await expect(app.notifications).toContainText('Imported 2 files into VQGAN ImageNet f16 1024');
     await expect(badge(c, 'Installed')).toBeVisible();
     await expect(c.getByRole('table', { name: 'Files of VQGAN ImageNet f16 1024' })).toContainText(
       'recorded, not verified',
     );
+    await app.screenshot('models-imported');
   } finally {
     await rm(src, { recursive: true, force: true });
   }

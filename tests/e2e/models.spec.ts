@@ -114,7 +114,8 @@ const modelTest = test.extend<{ mirror: Mirror }>({
     await use(mirror);
     await mirror.close();
   },
-  serverEnv: async ({ mirror }, use) => use({ FSTUDIO_MODEL_MIRROR: mirror.url }),
+  // Only the local mirror: the catalog's real URLs must never be tried from a test, whatever the machine.
+  serverEnv: async ({ mirror }, use) => use({ FSTUDIO_MODEL_MIRROR: mirror.url, FSTUDIO_MODEL_MIRROR_ONLY: '1' }),
 });
 
 async function openModels(page: Page): Promise<void> {
@@ -212,10 +213,9 @@ modelTest(
     await openModels(page);
     const c = card(page, 'VQGAN WikiArt f16 16384');
     await c.getByRole('button', { name: 'Download' }).click();
-    // The local mirror says 404, then the catalog's own URL is tried (unreachable on a machine
-    // without internet, after its retries with backoff).
+    // The local mirror, the only one (FSTUDIO_MODEL_MIRROR_ONLY), says 404.
     const failure = c.getByRole('alert');
-    await expect(failure).toContainText('Could not download VQGAN WikiArt f16 16384', { timeout: 90_000 });
+    await expect(failure).toContainText('Could not download VQGAN WikiArt f16 16384', { timeout: 60_000 });
     await expect(failure).toContainText('every mirror failed');
     await expect(failure).toContainText(`${mirror.url}/wikiart_16384/last.ckpt — HTTP 404`);
     await expect(failure).toContainText('fstudio models import wikiart_16384');

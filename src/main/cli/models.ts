@@ -180,7 +180,10 @@ export function registerModelsCommands(
       ]),
     )
     .action(async (id: string, opts: { json?: boolean; mirror?: string[] }) => {
-      const m = await open({ extraMirrors: mirrorsFrom(opts.mirror) });
+      const m = await open({
+        extraMirrors: mirrorsFrom(opts.mirror),
+        mirrorsOnly: process.env.FSTUDIO_MODEL_MIRROR_ONLY === '1',
+      });
       m.entry(id); // unknown ids fail before anything is printed
       const tty = Boolean((err as NodeJS.WriteStream).isTTY);
       const cols = () => (err as NodeJS.WriteStream).columns ?? 100;

@@ -196,6 +196,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
 
   const models = new ModelManager(dataDir, {
     extraMirrors: (process.env.FSTUDIO_MODEL_MIRROR ?? '').split(/[,\s]+/).filter(Boolean),
+    mirrorsOnly: process.env.FSTUDIO_MODEL_MIRROR_ONLY === '1',
   });
   models.on('progress', (p) => emit('modelProgress', p));
   models.on('changed', (c) => emit('modelsChanged', c));

@@ -170,6 +170,21 @@ describe('ModelManager', () => {
     expect(info.files[0]!.source).toBe(server.url('/mirror/tiny-lm/onnx/model.onnx'));
   });
 
+  it('with mirrorsOnly never asks the catalog URLs', async () => {
+    // The catalog's URLs for tiny-lm are on this server too (/a, /b): none of them may be requested.
+    const m = new ModelManager(dir, {
+      catalog,
+      downloader: fast,
+      extraMirrors: [server.url('/mirror/')],
+      mirrorsOnly: true,
+    });
+    const err = await m.pull('tiny-lm').done.catch((e: unknown) => e as StudioError);
+    expect(err).toBeInstanceOf(Error);
+    const asked = server.requests.map((r) => r.path);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((u) => u.startsWith('/mirror/'))).toBe(true);
+  });
+
   it('shows a cancelled pull as partial and resumes it', async () => {
     const N = 100_000;
     let hang = true;

@@ -47,6 +47,11 @@ export interface ModelManagerOptions {
    * own mirror, or FSTUDIO_MODEL_MIRROR).
    */
   extraMirrors?: string[];
+  /**
+   * Use only `extraMirrors`, never the catalog's URLs (FSTUDIO_MODEL_MIRROR_ONLY=1): an offline
+   * organisation's mirror, and tests that must not reach the internet whatever the machine.
+   */
+  mirrorsOnly?: boolean;
 }
 
 type ManagerEvents = {
@@ -82,6 +87,7 @@ export class ModelManager {
   private readonly catalog: Catalog;
   private readonly downloader: Downloader;
   private readonly extraMirrors: string[];
+  private readonly mirrorsOnly: boolean;
   private readonly pulls = new Map<string, Pull>();
   private seq = 0;
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -95,6 +101,7 @@ export class ModelManager {
     this.catalog = opts.catalog ?? builtinCatalog();
     this.downloader = opts.downloader instanceof Downloader ? opts.downloader : new Downloader(opts.downloader);
     this.extraMirrors = (opts.extraMirrors ?? []).map((b) => b.replace(/\/+$/, ''));
+    this.mirrorsOnly = opts.mirrorsOnly ?? false;
   }
 
   on<K extends keyof ManagerEvents>(name: K, listener: (p: ManagerEvents[K]) => void): () => void {
@@ -259,7 +266,8 @@ export class ModelManager {
   // ---------- pull / cancel ----------
 
   private urlsFor(e: CatalogEntry, f: CatalogFile): string[] {
-    return [...this.extraMirrors.map((b) => `${b}/${e.id}/${f.name}`), ...f.urls];
+    const own = this.extraMirrors.map((b) => `${b}/${e.id}/${f.name}`);
+    return this.mirrorsOnly ? own : [...own, ...f.urls];
   }
 
   /** Queues the download of every file not yet in place; a second pull of the same model joins the first. */

@@ -135,6 +135,11 @@ export const modelCalls = {
     args: z.object({ id: ModelIdArg, discard: z.boolean().default(false) }).strict(),
     result: z.object({ cancelled: z.boolean() }),
   },
+  /**
+   * `path` is a file or folder name relative to `<dataDir>/imports/` (no absolute paths, no `..`,
+   * no links leading out): no path outside the data folder is reachable through the API. The CLI's
+   * `fstudio models import <id> <path>` takes any local path.
+   */
   modelImport: {
     args: z.object({ id: ModelIdArg, path: z.string().min(1).max(4096), as: z.string().max(300).optional() }).strict(),
     result: ModelImportReport,

@@ -1,7 +1,9 @@
 // The Models page end to end: a real `fstudio serve` downloads from a mirror served by this test
 // on 127.0.0.1 (FSTUDIO_MODEL_MIRROR, tried before the catalog's URLs as <mirror>/<id>/<file>).
-// The bytes are not a real model; the mirror sends Hugging Face's X-Linked-Etag for the weights
-// so they are checked against it, and the JSON files are "recorded, not verified".
+// The bytes are not a real model. The mirror sends an X-Linked-Etag for the weights as Hugging Face
+// does, but an extra mirror is not Hugging Face: the header is not believed, and every file is
+// "recorded, not verified". The download is of CLIP ViT-B/16, whose catalog entry gives no size
+// (a 3 MiB body for a model whose size is known would be refused as not the file).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -99,7 +101,7 @@ function rangeStart(h: IncomingHttpHeaders, etag: string): number | null {
   return Number(m[1]);
 }
 
-const clip = 'clip-vit-base-patch32';
+const clip = 'clip-vit-base-patch16';
 const weights = randomBytes(3 * MiB);
 
 const modelTest = test.extend<{ mirror: Mirror }>({
@@ -135,15 +137,18 @@ modelTest(
     await expect(page.getByRole('heading', { name: 'VQGAN', level: 2 })).toBeVisible();
     await expect(page.getByRole('heading', { name: 'Text LMs', level: 2 })).toBeVisible();
 
-    const c = card(page, 'CLIP ViT-B/32');
-    await expect(badge(c, 'Default')).toBeVisible();
-    await expect(badge(c, 'Not installed')).toBeVisible();
+    const b32 = card(page, 'CLIP ViT-B/32');
+    await expect(badge(b32, 'Default')).toBeVisible();
+    await expect(badge(b32, 'Not installed')).toBeVisible();
     // The catalog gives the weights' size as approximate and none for the two JSON files.
-    await expect(c).toContainText('about 577 MB + 2 small files');
-    await expect(c).toContainText('MIT (OpenAI CLIP)');
+    await expect(b32).toContainText('about 577 MB + 2 small files');
+    await expect(b32).toContainText('MIT (OpenAI CLIP)');
+
+    const c = card(page, 'CLIP ViT-B/16');
+    await expect(badge(c, 'Not installed')).toBeVisible();
 
     await c.getByRole('button', { name: 'Download' }).click();
-    const pull = c.getByRole('group', { name: 'Download of CLIP ViT-B/32' });
+    const pull = c.getByRole('group', { name: 'Download of CLIP ViT-B/16' });
     const fileBar = pull.getByRole('progressbar', { name: 'pytorch_model.bin progress' });
     // The mirror trickles the first MiB of the weights, then holds: the bars move, then stop part-way.
     await expect(pull.getByRole('progressbar', { name: 'Total progress' })).toBeVisible();
@@ -171,25 +176,24 @@ modelTest(
     await expect(pull.getByRole('status')).toContainText('Downloaded 1 file');
     expect(mirror.requests).toContain(`/${clip}/pytorch_model.bin bytes=${MiB}-`);
 
-    const files = c.getByRole('table', { name: 'Files of CLIP ViT-B/32' });
-    await expect(files.getByRole('row', { name: /pytorch_model\.bin/ })).toContainText(
-      "verified against Hugging Face's hash",
-    );
+    const files = c.getByRole('table', { name: 'Files of CLIP ViT-B/16' });
+    // The extra mirror's X-Linked-Etag is not Hugging Face's word: recorded, not verified.
+    await expect(files.getByRole('row', { name: /pytorch_model\.bin/ })).toContainText('recorded, not verified');
     await expect(files.getByRole('row', { name: /config\.json/ })).toContainText('recorded, not verified');
     await expect(files.getByRole('row', { name: /tokenizer\.json/ })).toContainText('recorded, not verified');
 
     await c.getByRole('button', { name: 'Verify' }).click();
     await expect(c.getByRole('status').filter({ hasText: 'Verify:' })).toHaveText(
-      "Verify: all 3 files match (1 against Hugging Face's hash, 2 against the hash recorded when installed).",
+      'Verify: all 3 files match (3 against the hash recorded when installed).',
     );
     await expect(files.getByRole('row', { name: /pytorch_model\.bin/ })).toContainText(
-      'matches the SHA-256 Hugging Face sent',
+      'matches the hash recorded when it was installed',
     );
     await app.screenshot('models-installed');
 
     // The confirmation opens on its safe choice; Esc keeps the model.
     await c.getByRole('button', { name: 'Delete…' }).click();
-    const confirm = page.getByRole('alertdialog', { name: 'Delete CLIP ViT-B/32?' });
+    const confirm = page.getByRole('alertdialog', { name: 'Delete CLIP ViT-B/16?' });
     await expect(confirm).toContainText('3.0 MB');
     await expect(confirm.getByRole('button', { name: 'Keep it' })).toBeFocused();
     await app.screenshot('models-delete-confirm');
@@ -200,7 +204,7 @@ modelTest(
     await confirm.getByRole('button', { name: 'Delete' }).click();
     await expect(confirm).toBeHidden();
     await expect(badge(c, 'Not installed')).toBeVisible();
-    await expect(app.notifications).toContainText('Deleted CLIP ViT-B/32');
+    await expect(app.notifications).toContainText('Deleted CLIP ViT-B/16');
     expect(existsSync(join(server.dataDir, 'models', clip))).toBe(false);
   },
 );
@@ -226,23 +230,37 @@ modelTest(
   },
 );
 
-test('import from a path on the studio machine', async ({ studioPage: page }) => {
-  const src = await mkdtemp(join(tmpdir(), 'fstudio-import-'));
+test('import from the imports folder of the data folder', async ({ studioPage: page, server }) => {
+  const imports = join(server.dataDir, 'imports');
+  const src = join(imports, 'vqgan');
+  // A file outside the data folder, to show the page cannot reach it.
+  const outside = await mkdtemp(join(tmpdir(), 'fstudio-outside-'));
   try {
     await mkdir(src, { recursive: true });
     await writeFile(join(src, 'last.ckpt'), randomBytes(4096));
     await writeFile(join(src, 'model.yaml'), 'model:\n  params:\n    embed_dim: 256\n');
+    await writeFile(join(outside, 'last.ckpt'), randomBytes(4096));
     const app = new StudioApp(page);
     await openModels(page);
     const c = card(page, 'VQGAN ImageNet f16 1024');
-    await c.getByText('Import from a path…').click();
-    const path = c.getByRole('textbox', { name: 'Path' });
+    await c.getByText('Import files…').click();
+    // The form says where to put the files.
+    await expect(c.locator('form')).toContainText(`Put the files in ${imports}`);
+    const name = c.getByRole('textbox', { name: 'Name in the imports folder' });
 
-    await path.fill(join(src, 'nothing-here'));
+    await name.fill('nothing-here');
     await c.getByRole('button', { name: 'Import' }).click();
-    await expect(c.getByRole('alert')).toContainText('Nothing to import at');
+    await expect(c.getByRole('alert')).toContainText('Nothing named "nothing-here" in the imports folder');
 
-    await path.fill(src);
+    // Paths outside the imports folder are refused, whether or not something is there.
+    for (const p of [join(outside, 'last.ckpt'), '/etc/passwd', '../vqgan']) {
+      await name.fill(p);
+      await c.getByRole('button', { name: 'Import' }).click();
+      await expect(c.getByRole('alert')).toContainText('is not a name inside the imports folder');
+    }
+    await expect(badge(c, 'Not installed')).toBeVisible();
+
+    await name.fill('vqgan');
     await c.getByRole('button', { name: 'Import' }).click();
     await expect(app.notifications).toContainText('Imported 2 files into VQGAN ImageNet f16 1024');
     await expect(badge(c, 'Installed')).toBeVisible();
@@ -251,6 +269,6 @@ test('import from a path on the studio machine', async ({ studioPage: page }) =>
     );
     await app.screenshot('models-imported');
   } finally {
-    await rm(src, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
   }
 });

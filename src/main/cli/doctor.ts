@@ -3,7 +3,8 @@
 import { Provider, type SystemInfo } from '../../shared/api.js';
 import { formatGradcheckReport, runGradcheck } from '../engine/graph/gradcheck.js';
 import { CliError, formatBytes, printJson } from './output.js';
-import { callStudio, withStudio } from './studio-session.js';
+import { callStudio, openReportProblems, withStudio } from './studio-session.js';
+import type { OpenReport } from '../studio/types.js';
 
 export interface DoctorOptions {
   json?: boolean;
@@ -33,19 +34,40 @@ export function formatSystemInfo(info: SystemInfo): string {
   return lines.join('\n');
 }
 
+/** The open-time check of the data folder, for `fstudio doctor`. */
+export function formatOpenReport(r: OpenReport): string {
+  const lines = ['', 'Data folder check'];
+  const problems = openReportProblems(r);
+  if (r.sweep === 'done') {
+    const fixed: string[] = [];
+    if (r.tempFilesRemoved) fixed.push(`${r.tempFilesRemoved} temp file(s) of interrupted writes removed`);
+    if (r.thumbsRebuilt) fixed.push(`${r.thumbsRebuilt} thumbnail(s) rebuilt`);
+    if (r.restoredFromTrash) fixed.push(`${r.restoredFromTrash} file(s) brought back from the trash`);
+    if (r.trashPurged) fixed.push(`${r.trashPurged} trash batch(es) older than 30 days emptied`);
+    if (fixed.length) lines.push(`  Repaired: ${fixed.join('; ')}.`);
+  }
+  if (problems.length === 0) lines.push('  ok');
+  for (const p of problems) lines.push(`  ${p}`);
+  return lines.join('\n');
+}
+
 export async function doctor(dataDir: string, opts: DoctorOptions): Promise<number> {
-  const info = await withStudio(dataDir, (studio) => callStudio(studio, 'getSystemInfo', { probeProviders: true }));
+  const { info, openReport } = await withStudio(dataDir, async (studio) => ({
+    info: await callStudio(studio, 'getSystemInfo', { probeProviders: true }),
+    openReport: studio.openReport ?? null,
+  }));
+  const text = `${formatSystemInfo(info)}${openReport ? `\n${formatOpenReport(openReport)}` : ''}`;
   if (!opts.gradcheck) {
-    if (opts.json) printJson(info);
-    else process.stdout.write(`${formatSystemInfo(info)}\n`);
+    if (opts.json) printJson({ ...info, openReport });
+    else process.stdout.write(`${text}\n`);
     return 0;
   }
-  if (!opts.json) process.stdout.write(`${formatSystemInfo(info)}\n`);
+  if (!opts.json) process.stdout.write(`${text}\n`);
   const provider = Provider.exclude(['auto']).safeParse(opts.provider ?? 'cpu');
   if (!provider.success)
     throw new CliError(`Unknown provider "${opts.provider}": use one of cpu, webgpu, cuda, dml, coreml.`, 2);
   const report = await runGradcheck({ provider: provider.data });
-  if (opts.json) printJson({ system: info, gradcheck: report });
+  if (opts.json) printJson({ system: { ...info, openReport }, gradcheck: report });
   else process.stdout.write(`\nGradient check on ${report.provider}\n${formatGradcheckReport(report)}\n`);
   const failed = !report.passed;
   return failed ? 1 : 0;

@@ -10,7 +10,7 @@ import { type EmbedResult, embedImage, embedText } from '../engine/nets/clip-run
 import { type ProviderName } from '../engine/graph/runtime.js';
 import { clipPixelBatch } from '../studio/images-clip.js';
 import { readClipConfig } from '../engine/nets/clip-load.js';
-import { CliError, printJson } from './output.js';
+import { CliError, printJson, providerLine } from './output.js';
 
 export const DEFAULT_CLIP_MODEL = 'clip-vit-base-patch32';
 const MODEL_ID = /^[a-z0-9][a-z0-9._-]*$/;
@@ -56,6 +56,7 @@ function print(
   json?: boolean,
 ) {
   const rows = r.embeds.map((v, i) => ({ [inputs.key]: inputs.values[i]!, embedding: Array.from(v) }));
+  process.stderr.write(`${providerLine(r.choice)}\n`); // with the default --provider auto: what it chose and why
   if (json) {
     printJson({
       model: model.id,
@@ -75,6 +76,9 @@ function print(
   }
 }
 
+/** Built CLIP graphs (runtime-cache.ts): the second embed of a batch size skips reading weights and building. */
+const graphCacheDir = (dataDir: string) => path.join(dataDir, 'cache', 'graphs');
+
 async function ensureCacheDir(model: ResolvedModel) {
   await mkdir(path.dirname(model.cacheFile), { recursive: true });
 }
@@ -87,7 +91,11 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
         'catalog model id or a CLIP folder (config.json, weights, tokenizer.json)',
         DEFAULT_CLIP_MODEL,
       )
-      .addOption(new Option('--provider <name>', 'execution provider').choices(PROVIDERS).default('cpu'))
+      .addOption(
+        new Option('--provider <name>', 'execution provider (auto: the best this machine has, named on stderr)')
+          .choices(PROVIDERS)
+          .default('auto'),
+      )
       .option('--json', 'print the vectors as JSON');
 
   common(
@@ -103,7 +111,11 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
     .action(async (texts: string[], opts: EmbedOpts, cmd: Command) => {
       const model = resolveModel(opts.model, getDataDir(cmd));
       await ensureCacheDir(model);
-      const r = await embedText(model.dir, texts, { provider: opts.provider, cacheFile: model.cacheFile });
+      const r = await embedText(model.dir, texts, {
+        provider: opts.provider,
+        cacheFile: model.cacheFile,
+        graphCacheDir: graphCacheDir(getDataDir(cmd)),
+      });
       print(model, r, { key: 'text', values: texts }, opts.json);
     });
 
@@ -113,16 +125,20 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
       .description(
         'CLIP image embeddings (L2-normalised): each image resized, center-cropped and normalised as CLIP expects.',
       )
-      .argument('<image...>', 'image files (PNG, JPEG, WebP, ...)'),
+      .argument('<image...>', 'image files (PNG, JPEG, WebP or GIF, up to 100 megapixels)'),
   )
     .addHelpText('after', '\nExamples:\n  $ fstudio embed-image cat.jpg dog.png --json > vectors.json\n')
     .action(async (images: string[], opts: EmbedOpts, cmd: Command) => {
       const model = resolveModel(opts.model, getDataDir(cmd));
-      for (const f of images) if (!existsSync(f)) throw new CliError(`no image file "${f}"`);
+      for (const f of images) if (!existsSync(f)) throw new CliError(`${f}: no such file. Check the path.`);
       await ensureCacheDir(model);
       const size = (await readClipConfig(model.dir)).vision.imageSize;
       const pixels = await clipPixelBatch(images, size);
-      const r = await embedImage(model.dir, pixels, { provider: opts.provider, cacheFile: model.cacheFile });
+      const r = await embedImage(model.dir, pixels, {
+        provider: opts.provider,
+        cacheFile: model.cacheFile,
+        graphCacheDir: graphCacheDir(getDataDir(cmd)),
+      });
       print(model, r, { key: 'image', values: images }, opts.json);
     });
 }

@@ -1,9 +1,7 @@
 // `fstudio gallery list | search | export`.
-import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type GalleryItem, type GalleryQuery, RunKind } from '../../shared/api.js';
-import { CliError, printJson } from './output.js';
+import { CliError, checkOutputFile, printJson, writeOutputFile } from './output.js';
 import { callStudio, withStudio } from './studio-session.js';
 
 export function parseLimit(value: string): number {
@@ -76,15 +74,15 @@ export async function galleryExport(
   id: number,
   opts: { output?: string; force?: boolean },
 ): Promise<number> {
+  // A named -o is checked before the studio is opened: no export work for a file that cannot be written.
+  if (opts.output !== undefined && opts.output !== '-') checkOutputFile(path.resolve(opts.output), opts.force);
   const file = await withStudio(dataDir, (studio) => callStudio(studio, 'exportItem', { id }));
   if (opts.output === '-') {
     process.stdout.write(file.data);
     return 0;
   }
   const target = path.resolve(opts.output ?? file.name);
-  if (existsSync(target) && !opts.force)
-    throw new CliError(`${target} already exists. Choose another name with -o, or add --force to replace it.`);
-  await writeFile(target, file.data);
+  await writeOutputFile(target, file.data, opts.force);
   process.stdout.write(`Exported item ${id} to ${target} (${file.mime}, ${file.data.byteLength} bytes).\n`);
   return 0;
 }

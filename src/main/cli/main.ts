@@ -71,6 +71,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ]),
     )
     .action(async (opts: { json?: boolean; gradcheck?: boolean; provider?: string }, cmd: Command) => {
+      // The provider report always tries every provider; --provider only picks where --gradcheck runs.
+      if (opts.provider !== undefined && !opts.gradcheck)
+        throw new CliError(
+          `--provider ${opts.provider} applies only to --gradcheck (the report always tries every provider). ` +
+            `Add --gradcheck, or leave out --provider.`,
+          2,
+        );
       setExit(await doctor(dataDir(cmd), opts));
     });
 

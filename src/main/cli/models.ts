@@ -244,7 +244,7 @@ export function registerModelsCommands(
     )
     .action(async (id: string, path: string, opts: { as?: string; json?: boolean }) => {
       const m = await open();
-      const r = await m.import(id, path, opts.as);
+      const r = await m.importLocal(id, path, opts.as);
       const lines = r.imported.map(
         (i) => `imported ${i.name} from ${i.from} (${VERIFY_LABEL[i.verification]}, sha256 ${i.sha256})`,
       );

@@ -1,7 +1,11 @@
 // How the CLI talks: results on stdout (JSON with --json), progress and errors on stderr,
 // errors as one line unless --verbose.
+import { existsSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { StudioError } from '../../shared/api.js';
 import { encodeWire } from '../../shared/wire.js';
+import { type ProviderChoice } from '../engine/graph/runtime-providers.js';
 
 /** A failure the user can fix; printed as one line, exit code as given. */
 export class CliError extends Error {
@@ -25,6 +29,50 @@ export function errorLine(e: unknown, verbose: boolean): string {
   if (e instanceof StudioError) return `fstudio: ${e.message} (${e.code})`;
   if (e instanceof Error) return `fstudio: ${e.message.split('\n')[0]} (run again with --verbose for details)`;
   return `fstudio: ${String(e)}`;
+}
+
+const exists = (file: string) => `${file} already exists. Choose another name with -o, or add --force to replace it.`;
+const noFolder = (file: string) => {
+  const dir = path.dirname(file);
+  return `cannot write ${file}: the folder ${dir} does not exist. Create it first, or choose another -o.`;
+};
+
+/**
+ * The checks writeOutputFile makes, before any work is done: refuses an existing file without --force, and a
+ * file whose folder does not exist. `file` as the user gave it (messages repeat it).
+ */
+export function checkOutputFile(file: string, force?: boolean): void {
+  if (existsSync(file)) {
+    if (statSync(file).isDirectory()) throw new CliError(`cannot write ${file}: it is a folder. Name a file with -o.`);
+    if (!force) throw new CliError(exists(file));
+  }
+  const dir = path.dirname(path.resolve(file));
+  if (!existsSync(dir)) throw new CliError(noFolder(file));
+  if (!statSync(dir).isDirectory()) throw new CliError(`cannot write ${file}: ${path.dirname(file)} is not a folder.`);
+}
+
+/** Writes an output file; an existing one only with force. Failures are CliErrors that say what to do. */
+export async function writeOutputFile(file: string, data: string | Uint8Array, force?: boolean): Promise<void> {
+  try {
+    await writeFile(file, data, { flag: force ? 'w' : 'wx' });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new CliError(exists(file));
+    if (code === 'ENOENT') throw new CliError(noFolder(file));
+    if (code === 'EISDIR') throw new CliError(`cannot write ${file}: it is a folder. Name a file with -o.`);
+    if (code === 'ENOTDIR') throw new CliError(`cannot write ${file}: ${path.dirname(file)} is not a folder.`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+      throw new CliError(`cannot write ${file}: permission denied (${code}). Choose a folder you can write to.`);
+    throw new CliError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** "provider: cpu (auto; cuda: <why not>)": what ran, and for auto why the better ones did not. */
+export function providerLine(choice: ProviderChoice): string {
+  if (choice.requested !== 'auto') return `provider: ${choice.provider}`;
+  const skipped = choice.considered.filter((r) => r.name !== choice.provider && !r.available);
+  const why = skipped.map((r) => `${r.name}: ${r.reason}`).join('; ');
+  return `provider: ${choice.provider} (auto${why ? `; ${why}` : ''})`;
 }
 
 export function formatBytes(n: number | null): string {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../server/index.js';
 import { CliError } from './output.js';
-import { openCliStudio } from './studio-session.js';
+import { openCliStudio, openReportProblems } from './studio-session.js';
 
 export interface ServeOptions {
   port: number;
@@ -76,7 +76,11 @@ export async function serve(dataDir: string, opts: ServeOptions): Promise<number
     );
   const link = `${server.url}?token=${encodeURIComponent(server.token)}`;
   process.stdout.write(`Foundation Studio is serving at ${link}\n`);
-  process.stderr.write(`Data folder: ${dataDir}\nPress Ctrl+C to stop.\n`);
+  process.stderr.write(`Data folder: ${dataDir}\n`);
+  const problems = studio.openReport ? openReportProblems(studio.openReport) : [];
+  if (problems.length > 0)
+    process.stderr.write(`Warning: ${problems.join(' ')} Run \`fstudio doctor\` for the full report.\n`);
+  process.stderr.write('Press Ctrl+C to stop.\n');
   if (opts.open) openBrowser(link);
 
   await new Promise<void>((resolve) => {

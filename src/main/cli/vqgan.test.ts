@@ -1,6 +1,15 @@
 // `fstudio vqgan encode | decode` on the tiny fixture VQGAN: the PNG's token grid is PyTorch's, and
 // decoding it gives PyTorch's reconstruction quantised to 8 bits.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +88,66 @@ describe('fstudio vqgan', () => {
     expect(readFileSync(json, 'utf8').split('\n').length).toBeLessThan(40); // one line per token row
     await program.parseAsync(['vqgan', 'decode', json, '--provider', 'cpu', '-q', '-o', out], { from: 'user' });
     expect(readFileSync(out).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('graphs are built once per model, config and size, then read from <dataDir>/cache/graphs', async () => {
+    const own = mkdtempSync(path.join(tmpdir(), 'fstudio-vqgan-graphs-'));
+    try {
+      const graphs = () =>
+        (readdirSync(path.join(own, 'cache', 'graphs'), { recursive: true }) as string[]).filter((f) =>
+          f.endsWith('.onnx'),
+        );
+      const run = async (size?: { width: number; height: number }) => {
+        const lines: string[] = [];
+        const t = await vqganEncode(own, IMAGE, { model: CKPT, provider: 'cpu', log: (l) => lines.push(l), size });
+        expect(t.width * t.height).toBeGreaterThan(0);
+        return lines.join('\n');
+      };
+      const first = await run();
+      expect(first).toMatch(/encode graph built/);
+      expect(first).toMatch(/weights loaded/);
+      expect(graphs()).toHaveLength(1);
+      const second = await run(); // as a second `fstudio vqgan encode` would: nothing kept in memory between
+      expect(second).toMatch(/encode graph read from the cache/);
+      expect(second).not.toMatch(/weights loaded/);
+      expect(graphs()).toHaveLength(1);
+      expect(await run({ width: 16, height: 16 })).toMatch(/encode graph built/); // another input shape
+      expect(graphs()).toHaveLength(2);
+      const t = await vqganEncode(own, IMAGE, { model: CKPT, provider: 'cpu' });
+      const lines: string[] = [];
+      await vqganDecode(own, t, { provider: 'cpu', log: (l) => lines.push(l) });
+      expect(lines.join('\n')).toMatch(/decode graph built/);
+      expect(graphs()).toHaveLength(3);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  it('-o refuses to replace a file without --force, and names a missing folder', async () => {
+    const program = new Command('fstudio').exitOverride();
+    registerVqganCommands(program, () => dataDir);
+    const json = path.join(dataDir, 'existing.tokens.json');
+    const png = path.join(dataDir, 'existing.png');
+    writeFileSync(json, 'keep me');
+    writeFileSync(png, 'keep me');
+    const parse = (args: string[]) =>
+      program.parseAsync(['vqgan', ...args, '--provider', 'cpu', '-q'], { from: 'user' });
+    await expect(parse(['encode', IMAGE, '--model', CKPT, '-o', json])).rejects.toThrow(
+      `${json} already exists. Choose another name with -o, or add --force to replace it.`,
+    );
+    expect(readFileSync(json, 'utf8')).toBe('keep me');
+    const fresh = path.join(dataDir, 'fresh.tokens.json');
+    await parse(['encode', IMAGE, '--model', CKPT, '-o', fresh]);
+    await expect(parse(['decode', fresh, '-o', png])).rejects.toThrow(/existing\.png already exists.*add --force/);
+    expect(readFileSync(png, 'utf8')).toBe('keep me');
+    await parse(['encode', IMAGE, '--model', CKPT, '-o', json, '--force']);
+    expect((await readTokensFile(json)).tokens.flat()).toEqual(goldIndices);
+    await parse(['decode', json, '-o', png, '--force']);
+    expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
+    const nowhere = path.join(dataDir, 'no', 'such', 'dir', 'x.png');
+    await expect(parse(['decode', json, '-o', nowhere])).rejects.toThrow(
+      `cannot write ${nowhere}: the folder ${path.dirname(nowhere)} does not exist`,
+    );
   });
 
   it('refuses tokens outside the codebook and malformed grids, with the reason', async () => {

@@ -5,16 +5,26 @@
 // Registration (main.ts): registerVqganCommands(program, dataDir)
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { Builder, emitModel } from '../engine/graph/index.js';
-import { type ProviderName, type RuntimeSession, createSession } from '../engine/graph/runtime.js';
-import { type LoadedVqgan, loadVqgan } from '../engine/nets/vqgan-load.js';
+import { type ProviderName, createSession } from '../engine/graph/runtime.js';
+import { cachedGraph, fileIdentity } from '../engine/graph/runtime-cache.js';
+import { loadVqgan, readVqganModelInfo } from '../engine/nets/vqgan-load.js';
 import { StateDictMismatchError } from '../engine/weights/state-dict.js';
-import { decode, downsampleFactor, embedCode, encode, quantize, vqganParams } from '../engine/nets/vqgan.js';
-import { CliError } from './output.js';
+import {
+  type VqganConfig,
+  type VqganWeights,
+  decode,
+  downsampleFactor,
+  embedCode,
+  encode,
+  quantize,
+  vqganParams,
+} from '../engine/nets/vqgan.js';
+import { CliError, checkOutputFile, providerLine, writeOutputFile } from './output.js';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
@@ -79,26 +89,66 @@ export async function resolveVqganModel(dataDir: string, model: string | undefin
   }
 }
 
-/** Weights through the safetensors cache under the data folder (converted on first load, reused while the source is unchanged). */
-async function load(dataDir: string, m: ResolvedModel, log: (l: string) => void): Promise<LoadedVqgan> {
+interface PreparedModel {
+  config: VqganConfig;
+  /** The checkpoint file, whose identity keys the graph cache. */
+  checkpoint: string;
+  /** The weights, read (every name and shape checked) only when a graph is not in the cache. */
+  weights: () => Promise<VqganWeights>;
+}
+
+/**
+ * The config now; the weights through the safetensors cache under the data folder (converted on first load,
+ * reused while the source is unchanged) when a graph must be built.
+ */
+async function prepare(dataDir: string, m: ResolvedModel, log: (l: string) => void): Promise<PreparedModel> {
   const key = createHash('sha256').update(path.resolve(m.location)).digest('hex').slice(0, 16);
   const cacheDir = path.join(dataDir, 'cache', 'weights');
   await mkdir(cacheDir, { recursive: true });
+  const cacheFile = path.join(cacheDir, `vqgan-${key}.safetensors`);
+  // The whole list of missing / unexpected / mis-shaped tensors is the useful part: print all of it.
+  const mismatch = (e: unknown) => (e instanceof StateDictMismatchError ? new CliError(e.message) : e);
+  const info = await readVqganModelInfo(m.location, { cacheFile }).catch((e: unknown) => {
+    throw mismatch(e);
+  });
+  const c = info.config;
+  log(`VQGAN ${m.ref}: f${downsampleFactor(c)}, ${c.nEmbed} codes x ${c.embedDim}, config ${info.configFrom}`);
+  let loaded: Promise<VqganWeights> | null = null;
+  const weights = () =>
+    (loaded ??= (async () => {
+      const t0 = performance.now();
+      try {
+        const l = await loadVqgan(m.location, { config: c, cacheFile });
+        log(`weights loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        return l.weights;
+      } catch (e) {
+        throw mismatch(e);
+      }
+    })());
+  return { config: c, checkpoint: info.files.checkpoint, weights };
+}
+
+/** Bumped when the encode / decode graphs below change for the same inputs (also see GRAPH_CODE_VERSION). */
+const GRAPHS = { encode: 'vqgan-encode v1', decode: 'vqgan-decode v1' } as const;
+
+/** The graph from <dataDir>/cache/graphs when it was built before for this model, config and shape, else built and stored. */
+async function graphFor(
+  dataDir: string,
+  model: PreparedModel,
+  kind: keyof typeof GRAPHS,
+  shapes: Record<string, readonly number[]>,
+  build: (weights: VqganWeights) => Uint8Array,
+  log: (l: string) => void,
+): Promise<Uint8Array> {
   const t0 = performance.now();
-  let loaded: LoadedVqgan;
-  try {
-    loaded = await loadVqgan(m.location, { cacheFile: path.join(cacheDir, `vqgan-${key}.safetensors`) });
-  } catch (e) {
-    // The whole list of missing / unexpected / mis-shaped tensors is the useful part: print all of it.
-    if (e instanceof StateDictMismatchError) throw new CliError(e.message);
-    throw e;
-  }
-  const c = loaded.config;
-  log(
-    `VQGAN ${m.ref}: f${downsampleFactor(c)}, ${c.nEmbed} codes x ${c.embedDim}, config ${loaded.configFrom}; ` +
-      `loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  const { bytes, hit } = await cachedGraph(
+    path.join(dataDir, 'cache', 'graphs'),
+    { graph: GRAPHS[kind], weights: fileIdentity(model.checkpoint), shapes, options: { config: model.config } },
+    async () => build(await model.weights()),
   );
-  return loaded;
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  log(hit ? `${kind} graph read from the cache in ${s} s` : `${kind} graph built in ${s} s`);
+  return bytes;
 }
 
 export interface EncodeOptions extends VqganCliOptions {
@@ -110,7 +160,8 @@ export interface EncodeOptions extends VqganCliOptions {
 export async function vqganEncode(dataDir: string, image: string, opts: EncodeOptions = {}): Promise<VqganTokens> {
   const log = opts.log ?? (() => {});
   const model = await resolveVqganModel(dataDir, opts.model);
-  const { config, weights } = await load(dataDir, model, log);
+  const prepared = await prepare(dataDir, model, log);
+  const { config } = prepared;
   const f = downsampleFactor(config);
   const { readVqganImage } = await import('../studio/images-vqgan.js');
   const img = await readVqganImage(await readImage(image), image, {
@@ -121,16 +172,24 @@ export async function vqganEncode(dataDir: string, image: string, opts: EncodeOp
   if (img.width !== img.sourceWidth || img.height !== img.sourceHeight) {
     log(`resized ${img.sourceWidth}x${img.sourceHeight} to ${img.width}x${img.height} (multiples of ${f})`);
   }
-  const b = new Builder('vqgan_encode');
-  const p = vqganParams(b, config, weights);
-  const x = b.input('x', [1, config.inChannels, img.height, img.width]);
-  const { indices } = quantize(b, p, encode(b, p, x));
-  const session = await createSession(emitModel(b.graph, { outputs: { indices } }), {
-    provider: opts.provider ?? 'auto',
-  });
+  const xShape = [1, config.inChannels, img.height, img.width];
+  const graph = await graphFor(
+    dataDir,
+    prepared,
+    'encode',
+    { x: xShape },
+    (weights) => {
+      const b = new Builder('vqgan_encode');
+      const p = vqganParams(b, config, weights);
+      const { indices } = quantize(b, p, encode(b, p, b.input('x', xShape)));
+      return emitModel(b.graph, { outputs: { indices } });
+    },
+    log,
+  );
+  const session = await createSession(graph, { provider: opts.provider ?? 'auto' });
   try {
-    log(providerLine(session));
-    const out = await session.run({ x: { dtype: 'float32', dims: x.shape, data: img.data } });
+    log(providerLine(session.choice));
+    const out = await session.run({ x: { dtype: 'float32', dims: xShape, data: img.data } });
     const ids = out.indices!.data as BigInt64Array;
     const [, h, w] = out.indices!.dims as [number, number, number];
     const tokens = Array.from({ length: h }, (_, r) => Array.from(ids.subarray(r * w, (r + 1) * w), Number));
@@ -161,18 +220,28 @@ export async function vqganDecode(
     throw new CliError(`the token grid is not ${h} rows of ${w} tokens`);
   }
   const model = await resolveVqganModel(dataDir, opts.model ?? tokens.model);
-  const { config, weights } = await load(dataDir, model, log);
+  const prepared = await prepare(dataDir, model, log);
+  const { config } = prepared;
   const bad = tokens.tokens.flat().find((t) => t >= config.nEmbed);
   if (bad !== undefined) {
     throw new CliError(`token ${bad} is outside this VQGAN's codebook (${config.nEmbed} codes): wrong --model?`);
   }
-  const b = new Builder('vqgan_decode');
-  const p = vqganParams(b, config, weights);
-  const grid = b.input('tokens', [1, h, w], 'int64');
-  const rec = decode(b, p, embedCode(b, p, grid));
-  const session = await createSession(emitModel(b.graph, { outputs: { rec } }), { provider: opts.provider ?? 'auto' });
+  const graph = await graphFor(
+    dataDir,
+    prepared,
+    'decode',
+    { tokens: [1, h, w] },
+    (weights) => {
+      const b = new Builder('vqgan_decode');
+      const p = vqganParams(b, config, weights);
+      const rec = decode(b, p, embedCode(b, p, b.input('tokens', [1, h, w], 'int64')));
+      return emitModel(b.graph, { outputs: { rec } });
+    },
+    log,
+  );
+  const session = await createSession(graph, { provider: opts.provider ?? 'auto' });
   try {
-    log(providerLine(session));
+    log(providerLine(session.choice));
     const data = BigInt64Array.from(tokens.tokens.flat(), BigInt);
     const out = await session.run({ tokens: { dtype: 'int64', dims: [1, h, w], data } });
     const [, , H, W] = out.rec!.dims as [number, number, number, number];
@@ -181,15 +250,6 @@ export async function vqganDecode(
   } finally {
     await session.release();
   }
-}
-
-/** "provider: cpu (auto; webgpu: <why not>)": what ran, and for auto why the better ones did not. */
-function providerLine(session: RuntimeSession): string {
-  const { choice } = session;
-  if (choice.requested !== 'auto') return `provider: ${session.provider}`;
-  const skipped = choice.considered.filter((r) => r.name !== session.provider && !r.available);
-  const why = skipped.map((r) => `${r.name}: ${r.reason}`).join('; ');
-  return `provider: ${session.provider} (auto${why ? `; ${why}` : ''})`;
 }
 
 async function readImage(file: string): Promise<Uint8Array> {
@@ -239,13 +299,18 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
   const common = (c: Command) =>
     c
       .option('--model <id|folder|file>', 'catalog id, model folder (last.ckpt + model.yaml) or checkpoint')
-      .addOption(new Option('--provider <name>', 'execution provider').choices(PROVIDERS).default('auto'))
+      .addOption(
+        new Option('--provider <name>', 'execution provider (auto: the best this machine has, named on stderr)')
+          .choices(PROVIDERS)
+          .default('auto'),
+      )
       .option('-q, --quiet', 'no progress lines on stderr');
   const logger = (quiet?: boolean) => (quiet ? () => {} : (l: string) => process.stderr.write(`${l}\n`));
 
   common(vqgan.command('encode').description('Encode an image to its VQGAN token grid (JSON).'))
     .argument('<image>', 'PNG, JPEG, WebP or GIF')
     .option('-o, --output <file>', 'write the token grid here (default: stdout)')
+    .option('--force', 'replace an existing -o file')
     .option('--size <WxH>', 'resize to this size (multiples of the downsampling factor)', parseSize)
     .option('--max-side <n>', 'without --size: shrink so the longer side is at most this', parseMaxSide, 512)
     .addHelpText(
@@ -263,14 +328,16 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
           provider: ProviderName;
           quiet?: boolean;
           output?: string;
+          force?: boolean;
           size?: { width: number; height: number };
           maxSide: number;
         },
         cmd: Command,
       ) => {
+        if (o.output) checkOutputFile(o.output, o.force); // before the model is loaded
         const t = await vqganEncode(getDataDir(cmd), image, { ...o, log: logger(o.quiet) });
         if (o.output) {
-          await writeFile(o.output, `${compactGrid(t)}\n`);
+          await writeOutputFile(o.output, `${compactGrid(t)}\n`, o.force);
           logger(o.quiet)(`wrote ${t.width}x${t.height} tokens to ${o.output}`);
         } else process.stdout.write(`${compactGrid(t)}\n`);
       },
@@ -279,6 +346,7 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
   common(vqgan.command('decode').description('Decode a token grid (from `vqgan encode`) to a PNG.'))
     .argument('<tokens>', 'token grid JSON')
     .requiredOption('-o, --output <file>', 'PNG to write')
+    .option('--force', 'replace an existing -o file')
     .addHelpText(
       'after',
       examples([
@@ -289,12 +357,13 @@ export function registerVqganCommands(program: Command, getDataDir: (cmd: Comman
     .action(
       async (
         file: string,
-        o: { model?: string; provider: ProviderName; quiet?: boolean; output: string },
+        o: { model?: string; provider: ProviderName; quiet?: boolean; output: string; force?: boolean },
         cmd: Command,
       ) => {
+        checkOutputFile(o.output, o.force); // before the model is loaded
         const tokens = await readTokensFile(file);
         const r = await vqganDecode(getDataDir(cmd), tokens, { ...o, log: logger(o.quiet) });
-        await writeFile(o.output, r.png);
+        await writeOutputFile(o.output, r.png, o.force);
         logger(o.quiet)(`wrote ${r.width}x${r.height} image to ${o.output}`);
       },
     );

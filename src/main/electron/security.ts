@@ -1,5 +1,6 @@
 // Decisions of the Electron shell that need no Electron: which pages are ours, which links may
 // go to the OS browser, and the renderer's content security policy.
+import { ASSET_SCHEME, rendererCsp } from '../../shared/csp.js';
 
 /**
  * Our renderer: the dev server's origin under `electron-vite dev`, else exactly the built
@@ -29,20 +30,9 @@ export function externalLinkAllowed(url: string): boolean {
   return (u.protocol === 'https:' || u.protocol === 'http:') && u.hostname !== '' && !u.username && !u.password;
 }
 
-export const ASSET_SCHEME = 'studio-asset';
+export { ASSET_SCHEME };
 
+/** The header Electron's session adds (src/shared/csp.ts); under `electron-vite dev` also Vite's HMR WebSocket. */
 export function contentSecurityPolicy(dev: boolean): string {
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    `img-src 'self' blob: data: ${ASSET_SCHEME}:`,
-    // Vite's dev server pushes updates over a WebSocket on its own host.
-    dev ? "connect-src 'self' ws:" : "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
+  return rendererCsp('header', dev ? { connect: ['ws:'] } : {});
 }

@@ -12,6 +12,7 @@ import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { rendererCsp } from '../../shared/csp.js';
 import { decodeWire, encodeWire } from '../../shared/wire.js';
 import type { Studio } from '../studio/types.js';
 import {
@@ -72,22 +73,6 @@ class HttpError extends Error {
   ) {
     super(message);
   }
-}
-
-function contentSecurityPolicy(host: string): string {
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    // Svelte transitions and style: directives write inline styles.
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' blob: data:",
-    `connect-src 'self' ws://${host}`,
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
 }
 
 const commonHeaders = {
@@ -301,7 +286,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       'Cache-Control': file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
     };
     if (file.mime.startsWith('text/html')) {
-      headers['Content-Security-Policy'] = contentSecurityPolicy(req.headers.host ?? `${LOOPBACK}:${port}`);
+      // The renderer's one policy (src/shared/csp.ts); its connect-src 'self' covers our own ws:// URL.
+      headers['Content-Security-Policy'] = rendererCsp('header');
       headers['X-Frame-Options'] = 'DENY';
     }
     return streamFile(req, res, file.path, file.mime, headers);

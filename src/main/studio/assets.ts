@@ -163,22 +163,27 @@ export class AssetFiles {
     return n;
   }
 
-  /** Every content-addressed file under assets/ or thumbs/, as {sha256, rel}. */
+  /**
+   * Every content-addressed file under assets/ or thumbs/, as {sha256, rel}. A missing folder
+   * is empty; any other failure to read it or a shard folder (permissions, I/O, not a folder)
+   * throws: an unreadable folder must never pass for an empty one.
+   */
   async list(kind: 'assets' | 'thumbs'): Promise<{ sha256: string; rel: string }[]> {
     const out: { sha256: string; rel: string }[] = [];
     let shards: string[];
     try {
       shards = await readdir(join(this.root, kind));
-    } catch {
-      return out;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
+      throw new Error(`cannot read ${join(this.root, kind)}: ${(e as Error).message}`);
     }
     for (const shard of shards) {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue;
       let names: string[];
       try {
         names = await readdir(join(this.root, kind, shard));
-      } catch {
-        continue;
+      } catch (e) {
+        throw new Error(`cannot read ${join(this.root, kind, shard)}: ${(e as Error).message}`);
       }
       for (const name of names) {
         const m = ASSET_NAME_RE.exec(name);
@@ -188,4 +193,29 @@ export class AssetFiles {
     }
     return out;
   }
+
+  /** Folders under trash/ that orphan sweeps made (`orphans-<ms since 1970>`), with their time. */
+  async orphanFoldersOnDisk(): Promise<{ name: string; time: number }[]> {
+    try {
+      return (await readdir(join(this.root, 'trash')))
+        .map((name) => ({ name, m: ORPHANS_RE.exec(name) }))
+        .filter((x) => x.m !== null)
+        .map((x) => ({ name: x.name, time: Number(x.m![1]) }));
+    } catch {
+      return [];
+    }
+  }
+
+  async removeOrphanFolder(name: string): Promise<void> {
+    if (!ORPHANS_RE.test(name)) return;
+    await rm(join(this.root, 'trash', name), { recursive: true, force: true });
+  }
+}
+
+/** `trash/orphans-<ms>/`: where the sweep moves files no row points at (never deleted outright). */
+export const ORPHANS_RE = /^orphans-(\d{1,15})$/;
+
+/** The time a trash token was made (its first part is Date.now() in base 36). */
+export function trashTokenTime(token: string): number {
+  return parseInt(token.split('-')[0]!, 36);
 }

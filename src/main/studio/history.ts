@@ -447,18 +447,9 @@ export class History {
     });
   }
 
-  /** Removes an asset whose file is gone, with every image that shows it. Returns the image ids. */
-  dropAsset(sha256: string): number[] {
-    return this.transaction(() => {
-      const ids = (this.s.imagesOfAsset.all(sha256) as { id: number }[]).map((r) => r.id);
-      for (const id of ids) {
-        this.unindex(id);
-        this.s.deleteImage.run(id);
-      }
-      this.s.deleteAsset.run(sha256);
-      this.s.emptyImportRuns.run();
-      return ids;
-    });
+  /** Every image (live or trashed) that shows this asset. */
+  imageIdsOfAsset(sha256: string): number[] {
+    return (this.s.imagesOfAsset.all(sha256) as { id: number }[]).map((r) => r.id);
   }
 
   dropUnreferencedAssets(): AssetRow[] {

@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { makeGif, makeJpeg, makeWebp, pngBomb, truncate } from '../../../tests/fixtures/images.js';
 import { CLIP_MEAN, CLIP_STD, clipPixelBatch, clipPixels } from './images-clip.js';
+import { readVqganImage } from './images-vqgan.js';
 
 const solid = (width: number, height: number, rgb: [number, number, number]) =>
   sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
@@ -53,5 +55,51 @@ describe('CLIP preprocessing', () => {
       expect(grey[c]).toBeCloseTo(grey[0]!, 6); // the same grey in all three channels
       expect(d[192 + c * 64]).toBeCloseTo(-CLIP_MEAN[c]! / CLIP_STD[c]!, 5);
     }
+  });
+});
+
+describe("images given to CLIP and the VQGAN: the gallery's formats and limit, errors that name the file", () => {
+  const clip = (bytes: Uint8Array, name: string) => clipPixels(bytes, 8, name);
+  const vqgan = (bytes: Uint8Array, name: string) => readVqganImage(bytes, name, { multiple: 2 });
+
+  it('takes PNG, JPEG, WebP and GIF', async () => {
+    for (const [name, bytes] of [
+      ['a.jpg', await makeJpeg({ width: 20, height: 16 })],
+      ['a.webp', await makeWebp({ width: 20, height: 16 })],
+      ['a.gif', await makeGif({ width: 20, height: 16 })],
+      ['a.png', await solid(20, 16, [1, 2, 3])],
+    ] as const) {
+      expect(await clip(bytes, name), name).toHaveLength(3 * 64);
+      expect((await vqgan(bytes, name)).width, name).toBe(20);
+    }
+  });
+
+  it('refuses other formats (TIFF, text) by name, saying what to do', async () => {
+    const tiff = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123' } })
+      .tiff()
+      .toBuffer();
+    for (const read of [clip, vqgan]) {
+      await expect(read(tiff, 'scan.tiff')).rejects.toThrow(
+        'scan.tiff is not a PNG, JPEG, WebP or GIF file. Convert it to one of these and try again.',
+      );
+      await expect(read(Buffer.from('not an image'), 'notes.png')).rejects.toThrow(/^notes\.png is not a PNG/);
+    }
+  });
+
+  it('refuses a truncated JPEG by name, and an image over 100 megapixels before decoding it', async () => {
+    const cut = truncate(await makeJpeg({ width: 64, height: 64 }));
+    for (const read of [clip, vqgan]) {
+      await expect(read(cut, 'cut.jpg')).rejects.toThrow(
+        /^cut\.jpg is truncated or corrupt and cannot be decoded \(.+\)\. Re-export or re-download the file\.$/,
+      );
+      // 120 MP: over the gallery's 100 MP (images.ts MAX_PIXELS), under sharp's own default of 268 MP.
+      await expect(read(pngBomb(12000, 10000), 'big.png')).rejects.toThrow(
+        'big.png is 12000x10000 (120.0 megapixels), over the limit of 100.0 megapixels. Scale it down and try again.',
+      );
+    }
+  });
+
+  it('names a missing file given by path', async () => {
+    await expect(clipPixels('/no/such/dir/cat.png', 8)).rejects.toThrow('/no/such/dir/cat.png: no such file.');
   });
 });

@@ -5,38 +5,111 @@
 //
 // Public API
 //   CLIP_MEAN, CLIP_STD
-//   clipPixels(image, size = 224) -> Float32Array      [3, size, size]
+//   clipPixels(image, size = 224, name?) -> Float32Array   [3, size, size]; PNG, JPEG, WebP or GIF up to 100 MP
+//   checkModelImage(bytes, name), modelImageError(name, e)  the gallery's checks and errors that name the file
 //   clipPixelBatch(images, size = 224) -> HostTensor   float32 [B, 3, size, size], the vision tower's input
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { StudioError } from '../../shared/api.js';
 import { type HostTensor } from '../engine/graph/ir.js';
+import { ACCEPTED, MAX_PIXELS, sniffImageType } from './images.js';
 
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
-// Far above any photo; sharp's default limit, stated so a decompression bomb fails the same everywhere.
-const MAX_PIXELS = 268_402_689;
+const mp = (px: number) => `${(px / 1e6).toFixed(1)} megapixels`;
 
-/** One image (file path or encoded bytes) as CLIP's normalised [3, size, size] pixels. */
-export async function clipPixels(image: string | Uint8Array, size = 224): Promise<Float32Array> {
-  const input = typeof image === 'string' ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
-  const meta = await sharp(input, { limitInputPixels: MAX_PIXELS }).metadata();
-  const w0 = meta.width;
-  const h0 = meta.height;
-  if (!w0 || !h0) throw new Error(`${typeof image === 'string' ? image : 'image'}: no dimensions`);
+/**
+ * The checks the gallery makes on an image given to a model (images.ts): one of its formats by magic bytes,
+ * and at most MAX_PIXELS (100 MP) by the header, before any pixel is decoded. Errors name the file and say
+ * what to do.
+ */
+export async function checkModelImage(bytes: Uint8Array, name: string): Promise<{ width: number; height: number }> {
+  const type = sniffImageType(bytes);
+  if (!type) {
+    throw new StudioError('NotAnImage', `${name} is not a ${ACCEPTED} file. Convert it to one of these and try again.`);
+  }
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    // limitInputPixels off only for this header read; the limit is checked just below.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    width = meta.width;
+    height = meta.height;
+  } catch (e) {
+    throw modelImageError(name, e);
+  }
+  if (!width || !height)
+    throw modelImageError(name, new Error(`the ${type.format.toUpperCase()} header gives no size`));
+  if (width * height > MAX_PIXELS) {
+    throw new StudioError(
+      'ImageTooLarge',
+      `${name} is ${width}x${height} (${mp(width * height)}), over the limit of ${mp(MAX_PIXELS)}. Scale it down and try again.`,
+    );
+  }
+  return { width, height };
+}
+
+/** A decoding failure as a StudioError that names the file and says what to do. */
+export function modelImageError(name: string, e: unknown): StudioError {
+  if (e instanceof StudioError) return e;
+  const msg = ((e as Error).message ?? String(e)).trim();
+  if (/pixel limit/i.test(msg)) {
+    return new StudioError(
+      'ImageTooLarge',
+      `${name} is over the limit of ${mp(MAX_PIXELS)}. Scale it down and try again.`,
+    );
+  }
+  return new StudioError(
+    'CorruptImage',
+    `${name} is truncated or corrupt and cannot be decoded (${msg}). Re-export or re-download the file.`,
+  );
+}
+
+/**
+ * One image (file path or encoded bytes; `name` for messages, default the path) as CLIP's normalised
+ * [3, size, size] pixels. PNG, JPEG, WebP or GIF (first frame), at most 100 megapixels, as the gallery.
+ */
+export async function clipPixels(image: string | Uint8Array, size = 224, name?: string): Promise<Float32Array> {
+  const label = name ?? (typeof image === 'string' ? image : 'image');
+  let bytes: Uint8Array;
+  if (typeof image === 'string') {
+    try {
+      bytes = await readFile(image);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new StudioError(
+        'NotFound',
+        code === 'ENOENT'
+          ? `${label}: no such file. Check the path.`
+          : `cannot read ${label}: ${code ?? (e as Error).message}`,
+      );
+    }
+  } else bytes = image;
+  const { width: w0, height: h0 } = await checkModelImage(bytes, label);
   // Shortest side to `size`, the other scaled and truncated as transformers' get_resize_output_image_size.
   const short = Math.min(w0, h0);
   const w = w0 === short ? size : Math.max(size, Math.trunc((size * w0) / short));
   const h = h0 === short ? size : Math.max(size, Math.trunc((size * h0) / short));
   const left = Math.floor((w - size) / 2);
   const top = Math.floor((h - size) / 2);
-  const { data, info } = await sharp(input, { limitInputPixels: MAX_PIXELS })
-    .toColourspace('srgb')
-    .removeAlpha()
-    .resize({ width: w, height: h, fit: 'fill', kernel: 'cubic' })
-    .extract({ left, top, width: size, height: size })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new Error(`CLIP preprocessing: expected 3 channels, got ${info.channels}`);
+  let data: Buffer;
+  let channels: number;
+  try {
+    // failOn 'error' as the gallery's decoder: a truncated or corrupt file is an error, not a half-grey image.
+    const r = await sharp(bytes, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .resize({ width: w, height: h, fit: 'fill', kernel: 'cubic' })
+      .extract({ left, top, width: size, height: size })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    data = r.data;
+    channels = r.info.channels;
+  } catch (e) {
+    throw modelImageError(label, e);
+  }
+  if (channels !== 3) throw new Error(`CLIP preprocessing: expected 3 channels, got ${channels}`);
   const out = new Float32Array(3 * size * size);
   const plane = size * size;
   for (let i = 0; i < plane; i++) {

@@ -3,7 +3,8 @@
 // back to a PNG. Only studio/images* import sharp (DESIGN.md).
 import sharp from 'sharp';
 import { StudioError } from '../../shared/api.js';
-import { ACCEPTED, MAX_PIXELS, sniffImageType } from './images.js';
+import { MAX_PIXELS } from './images.js';
+import { checkModelImage, modelImageError } from './images-clip.js';
 
 export interface VqganImage {
   /** [1, 3, height, width], channel-major, (pixel / 255) * 2 - 1. */
@@ -44,9 +45,12 @@ export function vqganTargetSize(
   return { width: fit(sourceWidth), height: fit(sourceHeight) };
 }
 
-/** Decodes an image file's bytes (PNG, JPEG, WebP, GIF) to a VQGAN input tensor. */
+/**
+ * Decodes an image file's bytes (PNG, JPEG, WebP, GIF; at most 100 megapixels, as the gallery) to a VQGAN
+ * input tensor. Errors name the file and say what to do.
+ */
 export async function readVqganImage(bytes: Uint8Array, name: string, opts: VqganImageOptions): Promise<VqganImage> {
-  if (!sniffImageType(bytes)) throw new StudioError('NotAnImage', `not an image: ${name} (expected ${ACCEPTED})`);
+  await checkModelImage(bytes, name);
   try {
     // Orientation applied, alpha composited on white, 8-bit sRGB; resized (Lanczos, as PIL's LANCZOS in the
     // VQGAN+CLIP notebooks) only when the size must change.
@@ -75,8 +79,7 @@ export async function readVqganImage(bytes: Uint8Array, name: string, opts: Vqga
     }
     return { data, width, height, sourceWidth: sw, sourceHeight: sh };
   } catch (e) {
-    if (e instanceof StudioError) throw e;
-    throw new StudioError('NotAnImage', `${name} cannot be decoded: ${(e as Error).message.trim()}`);
+    throw modelImageError(name, e);
   }
 }
 

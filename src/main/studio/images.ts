@@ -2,6 +2,7 @@
 // PNG conversion. The only studio module that imports sharp.
 import sharp, { type Metadata } from 'sharp';
 import { StudioError } from '../../shared/api.js';
+import { isPng, readChunks, writeChunks } from './pngmeta.js';
 
 /** Decompression-bomb guard: images over this many pixels are refused before decoding. */
 export const MAX_PIXELS = 100_000_000;
@@ -37,6 +38,39 @@ export function sniffImageType(b: Uint8Array): ImageType | null {
   return null;
 }
 
+/** Image formats we recognise but do not accept, by magic bytes, to name them in the refusal. */
+export function sniffUnsupportedImage(b: Uint8Array): string | null {
+  const at = (i: number, ...bytes: number[]) => bytes.every((x, k) => b[i + k] === x);
+  if (at(0, 0x49, 0x49, 0x2a, 0x00) || at(0, 0x4d, 0x4d, 0x00, 0x2a)) return 'TIFF';
+  if (at(0, 0x42, 0x4d) && b.length > 14) return 'BMP';
+  if (at(4, 0x66, 0x74, 0x79, 0x70)) {
+    const brand = String.fromCharCode(...b.subarray(8, 12));
+    if (brand === 'avif' || brand === 'avis') return 'AVIF';
+    if (/^(heic|heix|hevc|heim|heis|mif1|msf1)$/.test(brand)) return 'HEIF';
+  }
+  if (at(0, 0x00, 0x00, 0x00, 0x0c, 0x4a, 0x58, 0x4c, 0x20) || at(0, 0xff, 0x0a)) return 'JPEG XL';
+  return null;
+}
+
+const TEXT_CHUNK_TYPES = new Set(['tEXt', 'zTXt', 'iTXt']);
+
+/**
+ * The bytes sharp is given: a PNG without its text chunks. libvips reads every text chunk of a
+ * PNG into memory as metadata, so a small file of many compressed chunks would inflate into
+ * gigabytes there; pngmeta.ts reads them instead, within a budget. Other formats, and a PNG
+ * whose chunks do not check out (sharp then judges the original), pass unchanged.
+ */
+export function pixelsOnly(data: Uint8Array): Uint8Array {
+  if (!isPng(data)) return data;
+  try {
+    const chunks = readChunks(data);
+    const kept = chunks.filter((c) => !TEXT_CHUNK_TYPES.has(c.type));
+    return kept.length === chunks.length ? data : writeChunks(kept);
+  } catch {
+    return data;
+  }
+}
+
 export interface InspectedImage extends ImageType {
   width: number;
   height: number;
@@ -52,11 +86,19 @@ const mp = (px: number) => `${(px / 1e6).toFixed(1)} megapixels`;
  */
 export async function inspectImage(data: Uint8Array, name: string): Promise<InspectedImage> {
   const type = sniffImageType(data);
-  if (!type) throw new StudioError('NotAnImage', `not an image: ${name} (expected ${ACCEPTED})`);
+  if (!type) {
+    const other = sniffUnsupportedImage(data);
+    if (other)
+      throw new StudioError(
+        'UnsupportedImage',
+        `unsupported image format: ${other} (${name}); supported: ${ACCEPTED}. Convert it to PNG first.`,
+      );
+    throw new StudioError('NotAnImage', `not an image: ${name} (expected ${ACCEPTED})`);
+  }
   let meta: Metadata;
   try {
     // limitInputPixels off here only because this call reads the header alone; the limit is checked just below.
-    meta = await sharp(data, { limitInputPixels: false }).metadata();
+    meta = await sharp(pixelsOnly(data), { limitInputPixels: false }).metadata();
   } catch (e) {
     throw new StudioError(
       'CorruptImage',
@@ -79,7 +121,7 @@ export async function inspectImage(data: Uint8Array, name: string): Promise<Insp
 
 function decoder(data: Uint8Array) {
   // failOn 'error': a truncated or corrupt file is an error, not a half-grey image.
-  return sharp(data, { limitInputPixels: MAX_PIXELS, failOn: 'error' });
+  return sharp(pixelsOnly(data), { limitInputPixels: MAX_PIXELS, failOn: 'error' });
 }
 
 function decodeError(name: string, e: unknown): StudioError {

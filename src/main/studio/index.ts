@@ -3,10 +3,11 @@
 //
 // Crash-safety order of operations (so that a kill -9 at any point leaves a consistent
 // folder once the open-time sweep has run):
-//   import: write asset + thumbnail (temp + rename), then insert rows   -> orphans are swept
+//   import: write asset + thumbnail (temp + rename), then insert rows   -> orphans go to trash/orphans-*
 //   delete: mark rows trashed, then move files to trash/<token>/        -> files found either place
 //   undo:   move files back, then unmark rows                           -> idem
-//   purge:  delete rows, then delete files                              -> orphans are swept
+//   purge:  delete rows, then delete files                              -> orphans go to trash/orphans-*
+// The sweep runs only when no other process has the folder open (lock.ts: registerOpen).
 import { createHash } from 'node:crypto';
 import { readFile, statfs, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -37,9 +38,9 @@ import {
   parseMetadata,
   readChunks,
   readImageMetadata,
-  readTextChunks,
+  textKeywords,
 } from './pngmeta.js';
-import { acquireFolderLock, type FolderLock } from './lock.js';
+import { registerOpen, type OpenRegistration } from './lock.js';
 import { ModelManager } from './models/manager.js';
 import { recover, skippedRecovery } from './recovery.js';
 import { SettingsStore } from './settings.js';
@@ -162,9 +163,13 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
   const files = new AssetFiles(dataDir);
   let report: OpenReport;
   let settings: SettingsStore;
-  let lock: FolderLock | null = null;
+  let lock: OpenRegistration | null = null;
   try {
-    lock = acquireFolderLock(dataDir);
+    try {
+      lock = await registerOpen(dataDir);
+    } catch (e) {
+      throw new StudioError('Busy', (e as Error).message);
+    }
     const quickCheck = history.quickCheck();
     if (quickCheck !== 'ok')
       throw new StudioError(
@@ -172,9 +177,10 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
         `The history database ${join(dataDir, DB_FILE)} failed its integrity check (${quickCheck}). ` +
           `Copy the data folder somewhere safe, then move history.db aside to start a fresh history.`,
       );
-    report = lock.held
-      ? await recover(history, files, quickCheck)
-      : skippedRecovery(quickCheck, `another Foundation Studio process (pid ${lock.holder}) has this data folder open`);
+    report = await lock.sweep(
+      () => recover(history, files, quickCheck),
+      (why) => skippedRecovery(quickCheck, why),
+    );
     settings = await SettingsStore.load(dataDir);
   } catch (e) {
     lock?.release();
@@ -223,7 +229,12 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     const fileName = baseName(name);
     const sha256 = sha256Of(data);
     const dup = history.liveImageIdBySha(sha256);
-    if (dup !== null) return { item: cardOf(dup), duplicate: true };
+    if (dup !== null) {
+      // Its file went missing (see openReport.missingFiles): these are the same bytes, put them back.
+      const a = history.getAsset(sha256);
+      if (a && files.abs(a.path) && !(await files.has(a.path))) await files.write(a.path, data);
+      return { item: cardOf(dup), duplicate: true };
+    }
     const img = await inspectImage(data, fileName);
     const thumb = await makeThumbnail(data, fileName); // decodes every pixel: truncation shows up here
     const metadata = img.format === 'png' ? readImageMetadata(data) : exifMetadata(img.exif);
@@ -410,7 +421,11 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       const abs = files.abs(row.path);
       if (!abs) throw notFound(id);
       const original = await readFile(abs).catch(() => {
-        throw new StudioError('FileMissing', `The file of item ${id} is missing from the data folder.`);
+        throw new StudioError(
+          'FileMissing',
+          `The file of item ${id} (${row.path}) is missing from the data folder ${dataDir}. ` +
+            'Put it back from a backup, or import the same image again; `fstudio doctor` lists missing files.',
+        );
       });
       const label = row.fileName ?? `item ${id}`;
       // A PNG is kept as it is, chunks and all, unless its chunk structure is damaged
@@ -431,7 +446,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       });
       const texts = [{ keyword: OUR_KEYWORD, text: ours, kind: 'iTXt' as const, compressed: true }];
       // Keep an A1111 chunk the original already has; otherwise write one so other tools can read ours.
-      const hasParameters = readTextChunks(png).some((t) => t.keyword === 'parameters');
+      const hasParameters = textKeywords(png).includes('parameters');
       if (!hasParameters && (meta.prompt || Object.keys(meta.parameters).length > 0))
         texts.push({
           keyword: 'parameters',
@@ -490,7 +505,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       await mutex.idle();
       await models.close();
       history.close();
-      lock.release();
+      lock?.release();
     },
   };
 }

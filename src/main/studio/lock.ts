@@ -1,11 +1,9 @@
-// Which process may sweep the data folder. The app, `fstudio serve` and one-shot CLI commands
-// can open the same folder at once (SQLite in WAL mode is fine with that), but the open-time
-// sweep must not run while another process is importing: its fresh temp files and
-// not-yet-committed asset files would look like crash leftovers. The first process to open
-// holds <dataDir>/studio.lock (its pid); others skip the sweep. A lock whose process is gone
-// (killed, crashed) is stale and taken over.
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Process-wide locks on folders. acquireFolderLock: one holder at a time (a model folder being
+// downloaded holds <dir>/studio.lock, its pid); a lock whose process is gone (killed, crashed)
+// is stale and taken over. registerOpen (below): which processes have a data folder open, so
+// the open-time sweep runs only when no other one has.
+import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 export const LOCK_FILE = 'studio.lock';
 
@@ -69,4 +67,146 @@ export function acquireFolderLock(dataDir: string): FolderLock {
     }
   }
   return { held: false, holder: null, release() {} };
+}
+
+// ---------- open registrations: who has a data folder open ----------
+// The sweep must never run while any other process has the folder open (the app, `fstudio
+// serve` and one-shot commands all may): an import writes its file before its row, so a sweep
+// would take that file for a crash leftover. Each open registers itself with a file named after
+// its pid under <dataDir>/locks/ and keeps it until close; the sweep runs only when every other
+// registration belongs to a process that is gone (those files are stale and removed). The sweep
+// itself is done under locks/sweep.lock, and an opener that finds a live sweeper waits for it to
+// finish before it returns, so nothing is written while a sweep runs.
+
+export const LOCKS_DIR = 'locks';
+const SWEEP_LOCK = 'sweep.lock';
+const REG_RE = /^(\d+)\.pid$/;
+
+/** How many opens this process has per data folder (a second open in one process must not sweep either). */
+const openHere = new Map<string, number>();
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+export interface OpenRegistration {
+  /** Other live processes with the folder open when this one registered (empty: this one may sweep). */
+  readonly others: number[];
+  /** True while this process also has another open of the same folder. */
+  readonly sharedInProcess: boolean;
+  /**
+   * Runs `fn` (the sweep) under the sweep lock when no other process has the folder open;
+   * otherwise returns `skip(why)` without running it.
+   */
+  sweep<T>(fn: () => Promise<T>, skip: (why: string) => T): Promise<T>;
+  release(): void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The live pids of the other processes registered under `dir`; stale registrations are removed. */
+function otherLiveRegistrations(dir: string): number[] {
+  const out: number[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const m = REG_RE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    if (pidAlive(pid)) out.push(pid);
+    else rmSync(join(dir, name), { force: true }); // its process is gone (killed, crashed)
+  }
+  return out;
+}
+
+/**
+ * Registers this process as having `dataDir` open, waiting first for a sweep another process is
+ * running to finish (up to `waitMs`; then it fails, saying which process is sweeping).
+ */
+export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promise<OpenRegistration> {
+  const dir = join(dataDir, LOCKS_DIR);
+  mkdirSync(dir, { recursive: true });
+  const key = resolve(dataDir);
+  const own = join(dir, `${process.pid}.pid`);
+  writeFileSync(own, `${process.pid}\n`);
+  openHere.set(key, (openHere.get(key) ?? 0) + 1);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    const n = (openHere.get(key) ?? 1) - 1;
+    if (n > 0) openHere.set(key, n);
+    else {
+      openHere.delete(key);
+      rmSync(own, { force: true });
+    }
+  };
+  try {
+    // Someone else's sweep may be under way: it began before we registered, so wait it out.
+    const sweepFile = join(dir, SWEEP_LOCK);
+    for (let waited = 0; ; waited += 100) {
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(sweepFile, 'utf8').trim());
+      } catch {
+        break; // no sweep running
+      }
+      if (pid === process.pid) break; // ours (another open in this process): it never overlaps an import here
+      if (!pidAlive(pid)) {
+        rmSync(sweepFile, { force: true });
+        break;
+      }
+      if (waited >= waitMs)
+        throw new Error(
+          `Another Foundation Studio process (pid ${pid}) is still checking the data folder ${dataDir}. ` +
+            'Wait for it to finish, then try again.',
+        );
+      await sleep(100);
+    }
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const sharedInProcess = (openHere.get(key) ?? 0) > 1;
+  const others = otherLiveRegistrations(dir);
+  return {
+    others,
+    sharedInProcess,
+    async sweep(fn, skip) {
+      if (sharedInProcess) return skip('this process already has the data folder open');
+      const sweepFile = join(dir, SWEEP_LOCK);
+      try {
+        writeFileSync(sweepFile, `${process.pid}\n`, { flag: 'wx' });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        return skip('another Foundation Studio process is checking the data folder right now');
+      }
+      try {
+        // Checked after taking the sweep lock: a process registering from now on waits for us.
+        const live = otherLiveRegistrations(dir);
+        if (live.length > 0)
+          return skip(
+            `another Foundation Studio process (pid ${live.join(', ')}) has this data folder open; ` +
+              'the check runs when it is the only one (if no other Foundation Studio is running, ' +
+              `delete ${live.map((p) => join(dir, `${p}.pid`)).join(' and ')})`,
+          );
+        return await fn();
+      } finally {
+        rmSync(sweepFile, { force: true });
+      }
+    },
+    release,
+  };
 }

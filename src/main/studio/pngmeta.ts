@@ -12,6 +12,15 @@ export const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0
 export const OUR_KEYWORD = 'foundation-studio';
 /** A zTXt/iTXt chunk that inflates past this is skipped: text metadata is never this big. */
 const MAX_INFLATED_TEXT = 8 * 1024 * 1024;
+/**
+ * Per file: at most this much text in all (after inflating) and this many text chunks are
+ * read; past either, the rest are ignored (and said so), so a file of many small compressed
+ * chunks cannot inflate into gigabytes.
+ */
+export const MAX_TEXT_TOTAL = 16 * 1024 * 1024;
+export const MAX_TEXT_CHUNKS = 256;
+/** The raw-map key that says text chunks were ignored (not a valid PNG keyword: it starts with a space). */
+export const IGNORED_TEXT_KEY = ' ignored text chunks';
 
 // ---------- CRC-32 (ISO 3309 / PNG Annex D), table-driven ----------
 const CRC_TABLE = (() => {
@@ -123,16 +132,42 @@ function isLatin1(s: string): boolean {
   return /^[\n\x20-\x7e\xa0-\xff]*$/.test(s);
 }
 
-function inflateLimited(data: Uint8Array): Uint8Array | null {
+/** Set when the last inflateLimited call failed for being over its limit (not for bad data). */
+let overLimit = false;
+
+function inflateLimited(data: Uint8Array, limit = MAX_INFLATED_TEXT): Uint8Array | null {
+  overLimit = false;
   try {
-    return inflateSync(data, { maxOutputLength: MAX_INFLATED_TEXT });
-  } catch {
+    return inflateSync(data, { maxOutputLength: Math.max(1, Math.min(limit, MAX_INFLATED_TEXT)) });
+  } catch (e) {
+    overLimit = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
     return null; // corrupt or over the limit: skip this chunk, keep reading the others
   }
 }
 
-/** Decodes one tEXt/zTXt/iTXt chunk; null when it is not a text chunk or is malformed. */
-export function decodeTextChunk(chunk: PngChunk): TextChunk | null {
+/** The keyword of a text chunk, without inflating anything; null for other chunks or a malformed one. */
+export function textChunkKeyword(chunk: PngChunk): string | null {
+  if (!TEXT_TYPES.has(chunk.type)) return null;
+  const nul = chunk.data.indexOf(0);
+  return nul < 1 ? null : latin1Decode(chunk.data.subarray(0, nul));
+}
+
+/** The keywords of a PNG's text chunks, in file order (cheap: nothing is inflated). */
+export function textKeywords(png: Uint8Array): string[] {
+  const out: string[] = [];
+  for (const c of readChunks(png, { strict: false })) {
+    const k = textChunkKeyword(c);
+    if (k !== null) out.push(k);
+  }
+  return out;
+}
+
+/**
+ * Decodes one tEXt/zTXt/iTXt chunk; null when it is not a text chunk, is malformed, or its
+ * compressed text inflates past `inflateLimit` bytes.
+ */
+export function decodeTextChunk(chunk: PngChunk, inflateLimit = MAX_INFLATED_TEXT): TextChunk | null {
+  overLimit = false;
   if (!TEXT_TYPES.has(chunk.type)) return null;
   const d = chunk.data;
   const nul = d.indexOf(0);
@@ -141,7 +176,7 @@ export function decodeTextChunk(chunk: PngChunk): TextChunk | null {
   if (chunk.type === 'tEXt') return { keyword, text: latin1Decode(d.subarray(nul + 1)), kind: 'tEXt' };
   if (chunk.type === 'zTXt') {
     if (d[nul + 1] !== 0) return null; // only method 0 (zlib) exists
-    const raw = inflateLimited(d.subarray(nul + 2));
+    const raw = inflateLimited(d.subarray(nul + 2), inflateLimit);
     return raw ? { keyword, text: latin1Decode(raw), kind: 'zTXt' } : null;
   }
   // iTXt
@@ -154,7 +189,7 @@ export function decodeTextChunk(chunk: PngChunk): TextChunk | null {
   const languageTag = latin1Decode(d.subarray(nul + 3, langEnd));
   const translatedKeyword = utf8Decode(d.subarray(langEnd + 1, tkEnd));
   let body: Uint8Array | null = d.subarray(tkEnd + 1);
-  if (compressed) body = inflateLimited(body);
+  if (compressed) body = inflateLimited(body, inflateLimit);
   if (!body) return null;
   return { keyword, text: utf8Decode(body), kind: 'iTXt', compressed, languageTag, translatedKeyword };
 }
@@ -183,14 +218,49 @@ export function encodeTextChunk(t: TextChunk): PngChunk {
   };
 }
 
-/** Every readable text chunk in file order. Damaged CRCs are tolerated here (metadata is best effort). */
-export function readTextChunks(png: Uint8Array): TextChunk[] {
-  const out: TextChunk[] = [];
+/**
+ * Every readable text chunk in file order, within MAX_TEXT_CHUNKS chunks and MAX_TEXT_TOTAL
+ * bytes of text; `ignored` counts the text chunks past those limits (not read). Damaged CRCs
+ * are tolerated here (metadata is best effort).
+ */
+export function readTextChunksLimited(
+  png: Uint8Array,
+  limits: { maxChunks?: number; maxTotal?: number } = {},
+): { chunks: TextChunk[]; ignored: number } {
+  const maxChunks = limits.maxChunks ?? MAX_TEXT_CHUNKS;
+  const maxTotal = limits.maxTotal ?? MAX_TEXT_TOTAL;
+  const chunks: TextChunk[] = [];
+  let seen = 0;
+  let total = 0;
+  let ignored = 0;
+  let full = false;
   for (const c of readChunks(png, { strict: false })) {
-    const t = decodeTextChunk(c);
-    if (t) out.push(t);
+    if (!TEXT_TYPES.has(c.type)) continue;
+    if (full || seen >= maxChunks) {
+      ignored++;
+      continue;
+    }
+    seen++;
+    // A compressed chunk inflating past what is left of the budget stops there, uninflated beyond it.
+    const left = maxTotal - total;
+    const t = decodeTextChunk(c, left + 1);
+    const tooBig = t === null && overLimit && left < MAX_INFLATED_TEXT;
+    const size = t ? Buffer.byteLength(t.keyword, 'latin1') + Buffer.byteLength(t.text, 'utf8') : 0;
+    if (tooBig || size > left) {
+      // Over the budget: stop reading text (the chunks after this one are not even inflated).
+      full = true;
+      ignored++;
+      continue;
+    }
+    total += size;
+    if (t) chunks.push(t);
   }
-  return out;
+  return { chunks, ignored };
+}
+
+/** readTextChunksLimited without the count of what was ignored. */
+export function readTextChunks(png: Uint8Array): TextChunk[] {
+  return readTextChunksLimited(png).chunks;
 }
 
 /**
@@ -205,9 +275,8 @@ export function insertTextChunks(
 ): Uint8Array<ArrayBuffer> {
   const drop = new Set(replace);
   const kept = readChunks(png).filter((c) => {
-    if (!TEXT_TYPES.has(c.type)) return true;
-    const t = decodeTextChunk(c);
-    return !(t && drop.has(t.keyword));
+    const k = textChunkKeyword(c);
+    return !(k !== null && drop.has(k));
   });
   const at = kept.findIndex((c) => c.type === 'IDAT' || c.type === 'IEND');
   if (at < 1) throw new PngFormatError('PNG has no IDAT/IEND after its header');
@@ -572,7 +641,13 @@ export function parseMetadata(raw: Record<string, string>): ImageMetadata {
 export function readImageMetadata(file: Uint8Array): ImageMetadata {
   if (!isPng(file)) return parseMetadata({});
   try {
-    return parseMetadata(textChunkMap(readTextChunks(file)));
+    const { chunks, ignored } = readTextChunksLimited(file);
+    const raw = textChunkMap(chunks);
+    if (ignored > 0)
+      raw[IGNORED_TEXT_KEY] =
+        `${ignored} text chunk(s) were not read: a file's text metadata is read up to ${MAX_TEXT_CHUNKS} chunks ` +
+        `and ${MAX_TEXT_TOTAL / (1024 * 1024)} MB in all. The image itself was imported whole.`;
+    return parseMetadata(raw);
   } catch {
     return parseMetadata({});
   }

@@ -1,8 +1,14 @@
 // Open-time checks and repairs of the data folder: what a crash, a kill or a hand-edited
 // folder can leave behind, put right before the studio serves anything (see the order of
 // operations at the top of index.ts for why each case can arise).
+//
+// Nothing here destroys what a user could want back. A row whose file is not found is kept
+// and reported (the file may be on a drive that is not mounted, or put back later: the row
+// works again then). A file no row points at (written just before a crash, or newer than a
+// history.db restored from a backup) is moved to trash/orphans-<time>/, emptied with the rest
+// of the trash after TRASH_DAYS. Only temp files of writes cut short are deleted at once.
 import { readFile } from 'node:fs/promises';
-import type { AssetFiles } from './assets.js';
+import { trashTokenTime, type AssetFiles } from './assets.js';
 import type { AssetRow, History } from './history.js';
 import { makeThumbnail } from './images.js';
 import type { OpenReport } from './types.js';
@@ -10,13 +16,14 @@ import type { OpenReport } from './types.js';
 export const TRASH_DAYS = 30;
 const DAY = 24 * 3600 * 1000;
 
-export function skippedRecovery(quickCheck: string, why: string): OpenReport {
+function emptyReport(quickCheck: string, sweep: OpenReport['sweep']): OpenReport {
   return {
     quickCheck,
-    sweep: { skipped: why },
+    sweep,
     tempFilesRemoved: 0,
-    orphanFilesRemoved: 0,
-    orphanThumbsRemoved: 0,
+    orphanFilesMoved: 0,
+    orphanThumbsMoved: 0,
+    orphansFolder: null,
     thumbsRebuilt: 0,
     missingFiles: [],
     restoredFromTrash: 0,
@@ -24,19 +31,16 @@ export function skippedRecovery(quickCheck: string, why: string): OpenReport {
   };
 }
 
+export function skippedRecovery(quickCheck: string, why: string): OpenReport {
+  return emptyReport(quickCheck, { skipped: why });
+}
+
 /** Open-time repairs: temp files, old trash, orphan files, missing files and thumbnails. */
 export async function recover(history: History, files: AssetFiles, quickCheck: string): Promise<OpenReport> {
-  const report: OpenReport = {
-    quickCheck,
-    sweep: 'done',
-    tempFilesRemoved: await files.sweepTemps(),
-    orphanFilesRemoved: 0,
-    orphanThumbsRemoved: 0,
-    thumbsRebuilt: 0,
-    missingFiles: [],
-    restoredFromTrash: 0,
-    trashPurged: 0,
-  };
+  const report = emptyReport(quickCheck, 'done');
+  report.tempFilesRemoved = await files.sweepTemps();
+  const now = Date.now();
+  const cutoff = now - TRASH_DAYS * DAY;
   const removeAssetFiles = async (a: AssetRow, token: string | null) => {
     for (const rel of [a.path, a.thumbPath]) {
       if (!rel) continue;
@@ -46,51 +50,83 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
   };
 
   // Trash older than TRASH_DAYS is emptied for good.
-  for (const token of history.trashTokensBefore(Date.now() - TRASH_DAYS * DAY)) {
+  for (const token of history.trashTokensBefore(cutoff)) {
     for (const a of history.purge(token)) await removeAssetFiles(a, token);
     await files.removeTrash(token);
     report.trashPurged++;
   }
-  // Trash folders no row points at (a purge cut short) go too.
-  const tokensOnDisk = await files.trashTokensOnDisk();
-  for (const token of tokensOnDisk) if (!history.tokenExists(token)) await files.removeTrash(token);
-  const liveTokens = tokensOnDisk.filter((t) => history.tokenExists(t));
+  // Trash folders no row points at (a purge cut short, or a history.db restored from before
+  // the delete) go once they are as old as the trash keeps anything; orphan folders too.
+  const tokensOnDisk: string[] = [];
+  for (const token of await files.trashTokensOnDisk()) {
+    if (!history.tokenExists(token) && !(trashTokenTime(token) >= cutoff)) await files.removeTrash(token);
+    else tokensOnDisk.push(token);
+  }
+  const orphanFolders: string[] = [];
+  for (const o of await files.orphanFoldersOnDisk()) {
+    if (o.time < cutoff) await files.removeOrphanFolder(o.name);
+    else orphanFolders.push(o.name);
+  }
+
+  // An unreadable assets/ or thumbs/ must not pass for an empty one: then nothing is moved.
+  let assetFiles: { sha256: string; rel: string }[];
+  let thumbFiles: { sha256: string; rel: string }[];
+  try {
+    assetFiles = await files.list('assets');
+    thumbFiles = await files.list('thumbs');
+  } catch (e) {
+    report.sweep = {
+      skipped:
+        `${(e as Error).message}. No file was moved and no gallery entry changed; ` +
+        'make the folder readable (check its permissions and the drive), then open the studio again',
+    };
+    return report;
+  }
 
   const rows = new Map(history.allAssets().map((a) => [a.sha256, a]));
-  const assetFiles = await files.list('assets');
+  const orphansName = `orphans-${now}`;
+  const toOrphans = async (rel: string) => {
+    await files.move(rel, `trash/${orphansName}/${rel}`);
+    report.orphansFolder = `trash/${orphansName}`;
+  };
   const onDisk = new Set<string>();
   for (const f of assetFiles) {
     const a = rows.get(f.sha256);
     if (a && a.path === f.rel) onDisk.add(f.rel);
     else {
-      await files.remove(f.rel);
-      report.orphanFilesRemoved++;
+      await toOrphans(f.rel);
+      report.orphanFilesMoved++;
     }
   }
   const thumbsOnDisk = new Set<string>();
-  for (const f of await files.list('thumbs')) {
+  for (const f of thumbFiles) {
     const a = rows.get(f.sha256);
     if (a && a.thumbPath === f.rel) thumbsOnDisk.add(f.rel);
     else {
-      await files.remove(f.rel);
-      report.orphanThumbsRemoved++;
+      await toOrphans(f.rel);
+      report.orphanThumbsMoved++;
     }
   }
+
+  // Where a live image's file may be instead: a delete/undo cut short leaves it in trash/<token>/,
+  // an earlier sweep against an older history.db in trash/orphans-<time>/.
+  const elsewhere = [...tokensOnDisk, ...orphanFolders];
   for (const a of rows.values()) {
     if (!history.isAssetLive(a.sha256)) continue; // trashed: its files are in trash/<token>/
     if (!onDisk.has(a.path)) {
-      // A delete/undo cut short may have left the file in a trash folder: bring it back.
       let found = false;
-      for (const token of liveTokens) {
-        if (await files.move(files.trashRel(token, a.path), a.path)) {
+      for (const folder of elsewhere) {
+        if (await files.move(`trash/${folder}/${a.path}`, a.path)) {
           found = true;
           report.restoredFromTrash++;
-          if (a.thumbPath) await files.move(files.trashRel(token, a.thumbPath), a.thumbPath);
+          if (a.thumbPath && !thumbsOnDisk.has(a.thumbPath))
+            if (await files.move(`trash/${folder}/${a.thumbPath}`, a.thumbPath)) thumbsOnDisk.add(a.thumbPath);
           break;
         }
       }
       if (!found) {
-        report.missingFiles.push({ sha256: a.sha256, imageIds: history.dropAsset(a.sha256) });
+        // Kept, not dropped: the file may come back (a backup, a drive not mounted).
+        report.missingFiles.push({ sha256: a.sha256, path: a.path, imageIds: history.imageIdsOfAsset(a.sha256) });
         continue;
       }
     }

@@ -16,17 +16,26 @@ export interface OpenReport {
   quickCheck: string;
   /**
    * Whether this process ran the sweeps. They are skipped (and say why) when another process
-   * has the data folder open: its in-flight writes would look like crash leftovers.
+   * has the data folder open (its in-flight writes would look like crash leftovers), or when
+   * assets/ or thumbs/ cannot be read (an unreadable folder is not an empty one).
    */
   sweep: 'done' | { skipped: string };
   /** Temp files of writes cut short (a crash, a kill), deleted. */
   tempFilesRemoved: number;
-  /** Asset files with no database row (written just before a crash), deleted. */
-  orphanFilesRemoved: number;
-  orphanThumbsRemoved: number;
+  /**
+   * Asset files and thumbnails with no database row (written just before a crash, or newer
+   * than a history.db restored from a backup), moved to `orphansFolder`, never deleted outright.
+   */
+  orphanFilesMoved: number;
+  orphanThumbsMoved: number;
+  /** Where this open moved orphans (`trash/orphans-<ms>`), emptied with the trash; null if none. */
+  orphansFolder: string | null;
   thumbsRebuilt: number;
-  /** Assets whose file had vanished: their images were removed from the gallery. */
-  missingFiles: { sha256: string; imageIds: number[] }[];
+  /**
+   * Live assets whose file is not in the data folder. Their rows are kept (never dropped): the
+   * file may be put back, and then the images work again.
+   */
+  missingFiles: { sha256: string; path: string; imageIds: number[] }[];
   /** Files found in a trash folder for images that were live, moved back. */
   restoredFromTrash: number;
   /** Trash batches older than 30 days emptied for good. */

@@ -1,7 +1,16 @@
 // The `fstudio` CLI, spawned as a user would run it (bin/fstudio.js through tsx), on a
 // temporary data folder with the real studio services behind it.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -136,9 +145,48 @@ describe('import and gallery', () => {
     const again = await fstudio(['--data-dir', dataDir, 'gallery', 'export', '1', '-o', out]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists.*--force/);
+    const nowhere = path.join(root, 'no', 'such', 'dir', 'x.png');
+    const noDir = await fstudio(['--data-dir', dataDir, 'gallery', 'export', '1', '-o', nowhere]);
+    expect(noDir.code).toBe(1);
+    expect(noDir.stderr.trim()).toBe(
+      `fstudio: cannot write ${nowhere}: the folder ${path.dirname(nowhere)} does not exist. ` +
+        'Create it first, or choose another -o.',
+    );
     const missing = await fstudio(['--data-dir', dataDir, 'gallery', 'export', '99']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^fstudio: No gallery item with id 99/);
+  });
+
+  it('walks folders: follows links to files, skips unsupported types and says so', async () => {
+    const dir = path.join(root, 'walk');
+    mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#3c3' } })
+      .png()
+      .toFile(path.join(dir, 'sub', 'a.png'));
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#33c' } })
+      .tiff()
+      .toFile(path.join(dir, 'photo.tif'));
+    writeFileSync(path.join(dir, 'pic.bmp'), 'BM not really');
+    writeFileSync(path.join(dir, 'readme.txt'), 'not an image');
+    symlinkSync(good, path.join(dir, 'link.png'));
+    const data = path.join(root, 'walk-data');
+    const r = await fstudio(['--data-dir', data, 'import', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Skipped 2 files of unsupported types \(\.tif, \.bmp\)/);
+    expect(r.stdout).toMatch(/Import finished: 2 imported, 0 failed \(2 files\)\./);
+    // Named on the command line, an unsupported image is refused by its format.
+    const tif = await fstudio(['--data-dir', data, 'import', path.join(dir, 'photo.tif')]);
+    expect(tif.code).toBe(1);
+    expect(tif.stderr).toMatch(/unsupported image format: TIFF \(photo\.tif\); supported: PNG, JPEG, WebP or GIF/);
+  });
+
+  it('says so and exits 1 when a folder holds no image to import', async () => {
+    const dir = path.join(root, 'empty');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'readme.txt'), 'not an image');
+    const r = await fstudio(['--data-dir', path.join(root, 'empty-data'), 'import', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`Nothing to import: no PNG, JPEG, WebP or GIF files in ${dir}.`);
   });
 
   it('uses FSTUDIO_DATA_DIR when --data-dir is absent', async () => {
@@ -155,6 +203,31 @@ describe('doctor', () => {
     expect(info.dataDir).toBe(dataDir);
     expect(info.providers.map((p: { name: string }) => p.name)).toContain('cpu');
     expect(info.providers.find((p: { name: string }) => p.name === 'cpu').available).toBe(true);
+  });
+
+  it('prints the data folder check: files missing from the data folder are listed, their items kept', async () => {
+    const data = path.join(root, 'doctor-data');
+    expect((await fstudio(['--data-dir', data, 'import', good])).code).toBe(0);
+    renameSync(path.join(data, 'assets'), path.join(data, 'assets.away'));
+    const r = await fstudio(['--data-dir', data, 'doctor']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /Data folder check\n {2}1 image file is missing from the data folder \(gallery item 1\): assets\//,
+    );
+    const json = JSON.parse((await fstudio(['--data-dir', data, 'doctor', '--json'])).stdout);
+    expect(json.openReport.missingFiles).toHaveLength(1);
+    renameSync(path.join(data, 'assets.away'), path.join(data, 'assets'));
+    expect((await fstudio(['--data-dir', data, 'doctor'])).stdout).toMatch(/Data folder check\n {2}ok/);
+  });
+
+  it('refuses --provider without --gradcheck (exit 2) instead of ignoring it', async () => {
+    const r = await fstudio(['--data-dir', dataDir, 'doctor', '--provider', 'cuda']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'fstudio: --provider cuda applies only to --gradcheck (the report always tries every provider). ' +
+        'Add --gradcheck, or leave out --provider.',
+    );
+    expect(r.stdout).toBe('');
   });
 
   it('runs the gradient check, or says plainly that it is not available yet (exit 2)', async () => {
@@ -212,6 +285,32 @@ describe('serve', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stderr).toMatch(/Stopped\./);
+  });
+
+  it('warns in one line when the data folder check found something', async () => {
+    const web = path.join(root, 'web2');
+    mkdirSync(web, { recursive: true });
+    writeFileSync(path.join(web, 'index.html'), '<title>Foundation Studio</title>');
+    const data = path.join(root, 'serve-data');
+    expect((await fstudio(['--data-dir', data, 'import', good])).code).toBe(0);
+    rmSync(path.join(data, 'assets'), { recursive: true });
+    const child = spawn(process.execPath, [bin, '--data-dir', data, 'serve', '--no-open', '--web-root', web], {
+      cwd: repo,
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes('Press Ctrl+C')) resolve();
+      });
+      child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const warnings = stderr.split('\n').filter((l) => l.startsWith('Warning:'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^Warning: 1 image file is missing from the data folder .*Run `fstudio doctor`/);
   });
 
   it('says to run npm run build:web when the web UI is missing', async () => {

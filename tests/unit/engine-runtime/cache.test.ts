@@ -1,9 +1,16 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSession } from '../../../src/main/engine/graph/runtime.js';
-import { GraphCache, getOrBuild, graphCacheKey } from '../../../src/main/engine/graph/runtime-cache.js';
+import {
+  GRAPH_CODE_VERSION,
+  GraphCache,
+  appVersion,
+  cachedGraph,
+  getOrBuild,
+  graphCacheKey,
+} from '../../../src/main/engine/graph/runtime-cache.js';
 import { addModel } from '../../../src/main/engine/graph/runtime-tiny-model.js';
 
 const dirs: string[] = [];
@@ -52,6 +59,25 @@ describe('graph cache', () => {
     expect(graphCacheKey({ ...parts, shapes: { z: [1, 256, 32, 32] } })).not.toBe(k);
     expect(graphCacheKey({ ...parts, options: { loss: 'spherical', cuts: 16 } })).not.toBe(k);
     expect(graphCacheKey({ graph: new Uint8Array([1, 2]) })).not.toBe(graphCacheKey({ graph: new Uint8Array([1, 3]) }));
+  });
+
+  it("keys on the app's version (package.json) and the graph code version", () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../../package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(appVersion()).toBe(pkg.version);
+    const now = { app: pkg.version, code: GRAPH_CODE_VERSION };
+    expect(graphCacheKey(parts)).toBe(graphCacheKey(parts, now));
+    expect(graphCacheKey(parts, { ...now, app: `${pkg.version}-next` })).not.toBe(graphCacheKey(parts));
+    expect(graphCacheKey(parts, { ...now, code: GRAPH_CODE_VERSION + 1 })).not.toBe(graphCacheKey(parts));
+  });
+
+  it('without a folder, cachedGraph builds every time and writes nothing', async () => {
+    let builds = 0;
+    const build = () => (builds++, addModel(8));
+    const a = await cachedGraph(undefined, parts, build);
+    const b = await cachedGraph(undefined, parts, build);
+    expect([builds, a.hit, b.hit, a.file]).toEqual([2, false, false, null]);
   });
 
   it('concurrent builders of one key both succeed and leave one file', async () => {

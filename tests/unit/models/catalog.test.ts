@@ -113,4 +113,11 @@ describe('catalog schema', () => {
   ])('refuses %s', (_what, json, message) => {
     expect(() => parseCatalog(json)).toThrow(message);
   });
+
+  it('marks every plain http:// download in the built-in catalog as unverified over http', () => {
+    for (const m of builtinCatalog().models) {
+      const plain = m.files.flatMap((f) => f.urls).filter((u) => u.startsWith('http://'));
+      if (plain.length) expect(m.notes ?? '', m.id).toMatch(/unverified over http/);
+    }
+  });
 });

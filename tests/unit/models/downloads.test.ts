@@ -310,11 +310,13 @@ describe('downloads', () => {
     server.route('/good/resolve', linked(sha(data)));
     server.route('/bad/resolve', linked(sha(Buffer.from('not these bytes'))));
 
-    const ok = await run(new Downloader(fast), [spec({ urls: [server.url('/good/resolve')], linkedEtag: true })]);
+    // The /resolve answers stand in for huggingface.co's; the CDN's answers are not believed.
+    const hf = new Downloader({ ...fast, trustLinkedEtagFrom: (u) => u.pathname.endsWith('/resolve') });
+    const ok = await run(hf, [spec({ urls: [server.url('/good/resolve')], linkedEtag: true })]);
     expect(ok.result.ok && ok.result.r[0]!.verifiedBy).toBe('hf-linked-etag');
 
     const s = spec({ urls: [server.url('/bad/resolve')], linkedEtag: true, dest: join(dir, 'n', 'w.bin') });
-    const bad = await run(new Downloader(fast), [s]);
+    const bad = await run(hf, [s]);
     expect(bad.result.ok).toBe(false);
     if (bad.result.ok) return;
     expect(bad.result.e.message).toContain("checksum mismatch: the file's SHA-256 is " + sha(data));
@@ -444,5 +446,114 @@ describe('downloads', () => {
       expect(server.requests.at(-1)!.headers.range).toBe(sha256 ? `bytes=${N}-` : undefined);
       expect(sha(readFileSync(s.dest))).toBe(sha(data));
     }
+  });
+  it('delivers the first progress event only after enqueue() has returned', async () => {
+    server.route('/file', serveBytes(data));
+    let returned = false;
+    const seen: boolean[] = [];
+    const job = new Downloader(fast).enqueue([spec()], { onProgress: () => seen.push(returned) });
+    returned = true;
+    await job.done;
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every(Boolean)).toBe(true);
+  });
+
+  it('believes X-Linked-Etag only from Hugging Face hosts and the mirrors the spec names', async () => {
+    // A wrong hash that would fail the file if it were believed.
+    const lie = sha(Buffer.from('not these bytes'));
+    server.route('/resolve', serveBytes(data, { headers: { 'X-Linked-Etag': `"${lie}"` } }));
+    // Default trust: 127.0.0.1 is not huggingface.co, so the header is ignored: recorded, not verified.
+    const plain = await run(new Downloader(fast), [spec({ urls: [server.url('/resolve')], linkedEtag: true })]);
+    expect(plain.result.ok && plain.result.r[0]!.verifiedBy).toBe('none');
+    // A trusted host, but a mirror outside linkedEtagUrls (an organisation's mirror): still ignored.
+    const hf = new Downloader({ ...fast, trustLinkedEtagFrom: () => true });
+    const s = spec({
+      urls: [server.url('/resolve')],
+      linkedEtag: true,
+      linkedEtagUrls: ['https://huggingface.co/x/resolve/main/f'],
+      dest: join(dir, 'o', 'f'),
+    });
+    const extra = await run(hf, [s]);
+    expect(extra.result.ok && extra.result.r[0]!.verifiedBy).toBe('none');
+    // The same answer from a trusted mirror is believed, and the lie caught.
+    const trusted = await run(hf, [{ ...s, linkedEtagUrls: undefined, dest: join(dir, 't', 'f') }]);
+    expect(trusted.result.ok).toBe(false);
+    expect(!trusted.result.ok && trusted.result.e.message).toContain('X-Linked-Etag');
+  });
+
+  it('refuses an HTML error page served as a weight file and tries the next mirror', async () => {
+    const page = Buffer.from('<html><body>Rate limited. Log in.</body></html>\n');
+    server.route('/html', serveBytes(page, { headers: { 'Content-Type': 'text/html; charset=utf-8' } }));
+    server.route('/file', serveBytes(data));
+    const s = spec({ urls: [server.url('/html'), server.url('/file')] });
+    const { events, result } = await run(new Downloader(fast), [s]);
+    expect(result.ok && result.r[0]!.url).toBe(server.url('/file'));
+    const msgs = events.map((e) => e.files[0]!.message ?? '');
+    expect(msgs.some((m) => m.includes('the server sent an HTML page') && m.includes('trying the next mirror'))).toBe(
+      true,
+    );
+    // Every mirror sending HTML: the file fails and nothing is installed.
+    const only = spec({ urls: [server.url('/html')], dest: join(dir, 'h', 'f') });
+    const bad = await run(new Downloader(fast), [only]);
+    expect(!bad.result.ok && bad.result.e.message).toContain('HTML page');
+    expect(existsSync(only.dest)).toBe(false);
+    // An HTML answer is fine for a file that may be HTML or text.
+    const readme = spec({ name: 'README.txt', urls: [server.url('/html')], dest: join(dir, 'r', 'README.txt') });
+    expect((await run(new Downloader(fast), [readme])).result.ok).toBe(true);
+  });
+
+  it('refuses a download far from the catalog size, exact or approximate', async () => {
+    const small = Buffer.alloc(53, 0x20);
+    server.route('/small', serveBytes(small, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    server.route('/file', serveBytes(data));
+    const approx = { bytes: 980_000_000, approximate: true };
+    const s = spec({ urls: [server.url('/small')], size: approx });
+    const bad = await run(new Downloader(fast), [s]);
+    expect(bad.result.ok).toBe(false);
+    expect(!bad.result.ok && bad.result.e.message).toContain(
+      'the server sent 53 B where about 980.0 MB was expected — probably an error page',
+    );
+    expect(existsSync(s.dest)).toBe(false);
+    // Without Content-Length the body is fetched, then measured and deleted.
+    server.route('/chunked', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      res.end(small);
+    });
+    const c = spec({
+      urls: [server.url('/chunked'), server.url('/file')],
+      size: { bytes: data.length, approximate: true },
+    });
+    const { events, result } = await run(new Downloader(fast), [c]);
+    expect(result.ok && result.r[0]!.url).toBe(server.url('/file'));
+    expect(events.some((e) => (e.files[0]!.message ?? '').includes('the server sent 53 B'))).toBe(true);
+    // Exact sizes must match exactly; approximate ones within 50%..150%.
+    const off = spec({
+      urls: [server.url('/file')],
+      size: { bytes: data.length + 1, approximate: false },
+      dest: join(dir, 'x', 'f'),
+    });
+    const r = await run(new Downloader(fast), [off]);
+    expect(!r.result.ok && r.result.e.message).toContain(`where 1.0 MB was expected`);
+    const near = spec({
+      urls: [server.url('/file')],
+      size: { bytes: data.length * 1.4, approximate: true },
+      dest: join(dir, 'y', 'f'),
+    });
+    expect((await run(new Downloader(fast), [near])).result.ok).toBe(true);
+  });
+
+  it('gives up an unresolvable host after one retry and says there is no network', async () => {
+    const d = new Downloader({ ...fast, maxAttempts: 5 });
+    const urls = ['http://does-not-exist.invalid/a/f', 'http://also-not-there.invalid/b/f'];
+    const { events, result } = await run(d, [spec({ urls })]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.e.message).toMatch(
+      /^no network: could not resolve does-not-exist\.invalid, also-not-there\.invalid\./,
+    );
+    // Each mirror: the first try and one retry, never maxAttempts.
+    const attempts = events.filter((e) => e.files[0]!.state === 'connecting');
+    expect(attempts.length).toBeLessThanOrEqual(4);
+    expect(events.some((e) => (e.files[0]!.message ?? '').includes('retrying once'))).toBe(true);
   });
 });

@@ -1,7 +1,16 @@
 // The model manager over a real data folder and a local HTTP server: pull, state, partial
 // downloads, import, verify, remove. Hashes computed here independently with node:crypto.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,6 +29,8 @@ const fast = {
   progressIntervalMs: 0,
   freeSpace: async () => 1e12,
   reserveBytes: 0,
+  // The local server's /hf/ paths stand in for huggingface.co (whose X-Linked-Etag alone is believed).
+  trustLinkedEtagFrom: (u: URL) => u.pathname.includes('/hf/'),
 };
 
 const weights = randomBytes(400_000);
@@ -111,6 +122,14 @@ afterEach(async () => {
 });
 
 const manager = () => new ModelManager(dir, { catalog, downloader: fast });
+/** The error a call was refused with (a call that succeeds fails the test). */
+const refusal = (p: Promise<unknown>): Promise<StudioError> =>
+  p.then(
+    () => {
+      throw new Error('the call was accepted');
+    },
+    (e: unknown) => e as StudioError,
+  );
 
 describe('ModelManager', () => {
   it('pulls a model, records each file and how it was verified', async () => {
@@ -170,6 +189,19 @@ describe('ModelManager', () => {
     expect(info.files[0]!.source).toBe(server.url('/mirror/tiny-lm/onnx/model.onnx'));
   });
 
+  it("never believes an extra mirror's X-Linked-Etag, even from a host that would be trusted", async () => {
+    // /mirror/hf/... passes the test's host rule, but it is not one of the catalog's URLs.
+    server.route(
+      '/mirror/hf/tiny-clip/model.bin',
+      serveBytes(weights, { headers: { 'X-Linked-Etag': `"${sha(weights)}"` } }),
+    );
+    const m = new ModelManager(dir, { catalog, downloader: fast, extraMirrors: [server.url('/mirror/hf')] });
+    const info = await m.pull('tiny-clip').done;
+    const bin = info.files.find((f) => f.name === 'model.bin')!;
+    expect(bin.source).toBe(server.url('/mirror/hf/tiny-clip/model.bin'));
+    expect(bin.verification).toBe('recorded');
+  });
+
   it('with mirrorsOnly never asks the catalog URLs', async () => {
     // The catalog's URLs for tiny-lm are on this server too (/a, /b): none of them may be requested.
     const m = new ModelManager(dir, {
@@ -209,13 +241,14 @@ describe('ModelManager', () => {
     expect(server.requests.filter((r) => r.path === '/cdn/model.bin').at(-1)!.headers.range).toBe(`bytes=${N}-`);
   });
 
-  it('imports a folder, checking catalog hashes and recording the rest', async () => {
-    const src = join(dir, 'src');
-    mkdirSync(src);
+  it('imports a folder from the imports folder, checking catalog hashes and recording the rest', async () => {
+    const src = join(dir, 'imports', 'src');
+    mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'last.ckpt'), weights);
     writeFileSync(join(src, 'model.yaml'), yaml);
     const m = manager();
-    const r = await m.import('tiny-vqgan', src);
+    expect(m.importsDir).toBe(join(dir, 'imports'));
+    const r = await m.import('tiny-vqgan', 'src');
     expect(r.missing).toEqual([]);
     expect(r.model.state).toBe('installed');
     expect(r.imported.map((i) => [i.name, i.sha256, i.verification])).toEqual([
@@ -229,7 +262,7 @@ describe('ModelManager', () => {
     const m = manager();
     const ok = join(dir, 'vqgan_imagenet_f16_16384.ckpt');
     writeFileSync(ok, weights);
-    const r = await m.import('tiny-vqgan', ok);
+    const r = await m.importLocal('tiny-vqgan', ok);
     expect(r.imported[0]).toMatchObject({ name: 'last.ckpt', verification: 'sha256' });
     expect(r.missing).toEqual(['model.yaml']);
     expect(r.model.state).toBe('partial');
@@ -237,14 +270,105 @@ describe('ModelManager', () => {
     await m.remove('tiny-vqgan');
     const bad = join(dir, 'other.ckpt');
     writeFileSync(bad, randomBytes(1000));
-    const err = await m.import('tiny-vqgan', bad).catch((e: unknown) => e as StudioError);
+    const err = await m.importLocal('tiny-vqgan', bad).catch((e: unknown) => e as StudioError);
     expect((err as StudioError).code).toBe('ChecksumMismatch');
     expect((err as StudioError).message).toContain(sha(readFileSync(bad)));
     expect(existsSync(join(dir, 'models', 'tiny-vqgan', 'last.ckpt'))).toBe(false);
 
     const unknown = join(dir, 'weights.pt');
     writeFileSync(unknown, 'x');
-    await expect(m.import('tiny-vqgan', unknown)).rejects.toThrow(/--as/);
+    await expect(m.importLocal('tiny-vqgan', unknown)).rejects.toThrow(/--as/);
+  });
+
+  it('imports through the API only from inside the imports folder, and says nothing about outside paths', async () => {
+    const m = manager();
+    const imports = join(dir, 'imports');
+    mkdirSync(imports, { recursive: true });
+    // Outside the data folder: a real file and a path that does not exist.
+    const outside = mkdtempSync(join(tmpdir(), 'fstudio-outside-'));
+    try {
+      writeFileSync(join(outside, 'config.json'), '{"secret": true}');
+      writeFileSync(join(outside, 'last.ckpt'), weights);
+      const refuse = async (name: string, as?: string) => {
+        const err = await refusal(m.import('tiny-clip', name, as));
+        expect(err).toBeInstanceOf(StudioError);
+        expect(err.message).toContain(imports);
+        return err;
+      };
+      for (const name of [
+        '/etc/passwd',
+        join(outside, 'config.json'),
+        'C:\\Windows\\win.ini',
+        '../x',
+        'a/../../x',
+        '..',
+      ]) {
+        const err = await refuse(name, 'config.json');
+        expect(err.code).toBe('BadRequest');
+      }
+      // An outside path that exists and one that does not get the same answer.
+      const real = await refuse(join(outside, 'config.json'), 'config.json');
+      const none = await refuse(join(outside, 'nothing-here'), 'config.json');
+      expect(none.message.replace('nothing-here', 'config.json')).toBe(real.message);
+      // Links that lead out, to a file or a folder, and to something that exists or not: one answer.
+      symlinkSync(join(outside, 'config.json'), join(imports, 'link.json'));
+      symlinkSync(join(outside, 'nothing-here'), join(imports, 'dangling.json'));
+      symlinkSync(outside, join(imports, 'dirlink'));
+      mkdirSync(join(imports, 'mixed'));
+      symlinkSync(join(outside, 'last.ckpt'), join(imports, 'mixed', 'last.ckpt'));
+      writeFileSync(join(imports, 'mixed', 'model.yaml'), yaml);
+      const a = await refuse('link.json', 'config.json');
+      const b = await refuse('dangling.json', 'config.json');
+      expect(a.code).toBe('BadRequest');
+      expect(b.message.replace('dangling.json', 'link.json')).toBe(a.message);
+      expect((await refuse('dirlink')).code).toBe('BadRequest');
+      mkdirSync(join(imports, 'mixed2'));
+      symlinkSync(join(outside, 'nothing-here'), join(imports, 'mixed2', 'last.ckpt'));
+      for (const folder of ['mixed', 'mixed2']) {
+        const err = await refusal(m.import('tiny-vqgan', folder));
+        expect(err.code).toBe('BadRequest');
+        expect(err.message).toContain('leads outside');
+      }
+      // Nothing was copied.
+      expect(existsSync(join(dir, 'models', 'tiny-clip', 'config.json'))).toBe(false);
+      expect(existsSync(join(dir, 'models', 'tiny-vqgan', 'last.ckpt'))).toBe(false);
+      // A missing name inside the imports folder says where to put the files.
+      const missing = await refuse('nope');
+      expect(missing.code).toBe('NotFound');
+      // A link that stays inside is fine.
+      writeFileSync(join(imports, 'cfg.json'), config);
+      symlinkSync(join(imports, 'cfg.json'), join(imports, 'inner.json'));
+      const r = await m.import('tiny-clip', 'inner.json', 'config.json');
+      expect(r.imported[0]).toMatchObject({ name: 'config.json', sha256: sha(config) });
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it("rm also deletes the model's converted weights in the cache and counts them", async () => {
+    const m = manager();
+    const src = join(dir, 'last.ckpt');
+    writeFileSync(src, weights);
+    await m.importLocal('tiny-vqgan', src);
+    const folderBytes = weights.length + statSync(join(dir, 'models', 'tiny-vqgan', STATE_FILE)).size;
+    const cache = join(dir, 'cache', 'weights');
+    mkdirSync(cache, { recursive: true });
+    const key = createHash('sha256')
+      .update(join(dir, 'models', 'tiny-vqgan'))
+      .digest('hex')
+      .slice(0, 16);
+    const mine = [
+      `tiny-vqgan.safetensors`,
+      `vqgan-${key}.safetensors`,
+      `folder-${key}.safetensors`,
+      `.vqgan-${key}.safetensors.123.abcd.tmp`,
+    ];
+    const others = ['tiny-clip.safetensors', 'tiny-vqgan-2.safetensors', `vqgan-${'0'.repeat(16)}.safetensors`];
+    for (const f of [...mine, ...others]) writeFileSync(join(cache, f), Buffer.alloc(1000));
+    const { removedBytes } = await m.remove('tiny-vqgan');
+    expect(removedBytes).toBe(folderBytes + mine.length * 1000);
+    for (const f of mine) expect(existsSync(join(cache, f))).toBe(false);
+    for (const f of others) expect(existsSync(join(cache, f))).toBe(true);
   });
 
   it('verify finds a damaged file; rm deletes the folder', async () => {

@@ -70,7 +70,7 @@ it('survives kill -9 in the middle of a large import', { timeout: 240_000 }, asy
   // these delays spread the kills over all of its phases.
   const plan: { mode: Mode; after?: number; jitter?: number; expect?: Partial<Record<keyof OpenReport, number>> }[] = [
     { mode: 'mid-temp', expect: { tempFilesRemoved: 1 } },
-    { mode: 'after-asset-rename', expect: { orphanFilesRemoved: 1 } },
+    { mode: 'after-asset-rename', expect: { orphanFilesMoved: 1 } },
     { mode: 'mid-trash' },
     { mode: 'random', after: 4, jitter: 3 },
     { mode: 'random', after: 11, jitter: 20 },
@@ -87,8 +87,16 @@ it('survives kill -9 in the middle of a large import', { timeout: 240_000 }, asy
     const s = await openStudio({ dataDir });
     reports.push(s.openReport);
     expect(s.openReport).toMatchObject({ quickCheck: 'ok', sweep: 'done' });
+    // No row is ever dropped: every image the database lists still has its file.
+    expect(s.openReport.missingFiles, step.mode).toEqual([]);
     for (const [k, v] of Object.entries(step.expect ?? {}))
       expect(s.openReport[k as keyof OpenReport], `${step.mode}: ${k}`).toBe(v);
+    // Orphans are moved into the trash, not deleted: the file the kill left is there, whole.
+    if (step.mode === 'after-asset-rename') {
+      const moved = filesUnder(join(dataDir, s.openReport.orphansFolder!)).filter((f) => f.includes('assets'));
+      expect(moved).toHaveLength(1);
+      expect(sha(moved[0]!)).toBe(moved[0]!.slice(-68, -4));
+    }
     // Every listed item has its file, with the content its name promises, and a thumbnail.
     const page = await s.handlers.galleryQuery({ sort: 'newest', offset: 0, limit: 500 });
     // What the child reported imported is listed, less the one it deletes after each batch of 10.
@@ -128,11 +136,11 @@ it('survives kill -9 in the middle of a large import', { timeout: 240_000 }, asy
     }
   }
   // What the sweeps found across the kills (varies run to run: the kill lands where it lands).
-  const sum = (k: 'tempFilesRemoved' | 'orphanFilesRemoved' | 'orphanThumbsRemoved') =>
+  const sum = (k: 'tempFilesRemoved' | 'orphanFilesMoved' | 'orphanThumbsMoved') =>
     reports.reduce((n, r) => n + r[k], 0);
   console.log(
     `crash test: ${reports.length} kills; swept ${sum('tempFilesRemoved')} temp files, ` +
-      `${sum('orphanFilesRemoved')} orphan files, ${sum('orphanThumbsRemoved')} orphan thumbnails; ` +
-      `${reports.reduce((n, r) => n + r.missingFiles.length + r.restoredFromTrash, 0)} rows repaired`,
+      `${sum('orphanFilesMoved')} orphan files and ${sum('orphanThumbsMoved')} orphan thumbnails moved to the trash; ` +
+      `${reports.reduce((n, r) => n + r.restoredFromTrash, 0)} files brought back from the trash`,
   );
 });

@@ -14,12 +14,18 @@ import {
   readChunks,
   readImageMetadata,
   readTextChunks,
+  readTextChunksLimited,
+  IGNORED_TEXT_KEY,
+  MAX_TEXT_CHUNKS,
+  MAX_TEXT_TOTAL,
+  textKeywords,
   writeChunks,
   type TextChunk,
 } from '../../../src/main/studio/pngmeta.js';
 import {
   A1111_SAMPLE,
   addTextChunks,
+  chunk,
   COMFY_PROMPT,
   COMFY_WORKFLOW,
   INVOKE_DREAM,
@@ -313,5 +319,39 @@ describe('metadata recognition', () => {
     ]);
     const c = decodeTextChunk({ type: 'zTXt', data: bomb });
     expect(c).toBeNull();
+  });
+
+  it('reads at most MAX_TEXT_TOTAL of text from many compressed chunks, and says the rest was ignored', async () => {
+    const { deflateSync } = await import('node:zlib');
+    // 40 zTXt chunks of 1 MB each (under the per-chunk cap; ~1 KB each on disk): 40 MB if all were read.
+    const body = deflateSync(Buffer.alloc(1024 * 1024, 0x41));
+    const many = Array.from({ length: 40 }, (_, i) =>
+      chunk('zTXt', Buffer.concat([Buffer.from(`c${i}`, 'latin1'), Buffer.of(0, 0), body])),
+    );
+    const png = addTextChunks(await makePng({ seed: 14 }), [textChunk('parameters', A1111_SAMPLE), ...many]);
+    const { chunks, ignored } = readTextChunksLimited(png);
+    const total = chunks.reduce((n, c) => n + c.keyword.length + c.text.length, 0);
+    expect(total).toBeLessThanOrEqual(MAX_TEXT_TOTAL);
+    expect(chunks.length).toBe(1 + 15); // the first chunks that fit in 16 MB
+    expect(ignored).toBe(41 - chunks.length);
+    const m = readImageMetadata(png);
+    expect(m.source).toBe('automatic1111'); // what was read still counts
+    expect(m.raw[IGNORED_TEXT_KEY]).toMatch(/^25 text chunk\(s\) were not read/);
+    expect(Object.values(m.raw).reduce((n, t) => n + t.length, 0)).toBeLessThan(MAX_TEXT_TOTAL + 1000);
+    // Keywords alone are read without inflating anything.
+    expect(textKeywords(png)).toHaveLength(41);
+  });
+
+  it('reads at most MAX_TEXT_CHUNKS text chunks', async () => {
+    const png = addTextChunks(
+      await makePng({ seed: 15 }),
+      Array.from({ length: MAX_TEXT_CHUNKS + 44 }, (_, i) => textChunk(`k${i}`, 'v')),
+    );
+    const { chunks, ignored } = readTextChunksLimited(png);
+    expect(chunks).toHaveLength(MAX_TEXT_CHUNKS);
+    expect(ignored).toBe(44);
+    expect(readImageMetadata(png).raw[IGNORED_TEXT_KEY]).toMatch(/^44 text chunk/);
+    // A file within the limits says nothing of the kind.
+    expect(readImageMetadata(await makePng({ seed: 15, text: { a: 'b' } })).raw).toEqual({ a: 'b' });
   });
 });

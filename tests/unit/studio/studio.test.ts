@@ -1,6 +1,16 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
@@ -8,6 +18,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { apiCalls, apiEvents, type EventName, type EventPayload } from '../../../src/shared/api.js';
 import { History } from '../../../src/main/studio/history.js';
 import { openStudio, type StudioService } from '../../../src/main/studio/index.js';
+import { registerOpen } from '../../../src/main/studio/lock.js';
 import { readImageMetadata, readTextChunks } from '../../../src/main/studio/pngmeta.js';
 import {
   A1111_SAMPLE,
@@ -375,31 +386,94 @@ describe('settings, system info, asset paths', () => {
 });
 
 describe('open-time repairs', () => {
-  it('leaves the sweep to the process that holds the data folder, and takes over a stale lock', async () => {
+  it('sweeps only when no other process has the data folder open; stale registrations are removed', async () => {
     const dir = newDir();
     await (await openStudio({ dataDir: dir })).close();
-    expect(existsSync(join(dir, 'studio.lock'))).toBe(false); // released on close
+    expect(readdirSync(join(dir, 'locks'))).toEqual([]); // our registration is removed on close
     const orphan = join(dir, 'assets', 'ee', `${'e'.repeat(64)}.png`);
     mkdirSync(join(dir, 'assets', 'ee'), { recursive: true });
     writeFileSync(orphan, 'being written by the other process');
-    // A live process (our parent) holds the folder: no sweep.
-    writeFileSync(join(dir, 'studio.lock'), `${process.ppid}\n`);
+    // A live process (our parent) has the folder open: no sweep.
+    writeFileSync(join(dir, 'locks', `${process.ppid}.pid`), `${process.ppid}\n`);
     let s = await openStudio({ dataDir: dir });
     expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
     expect(existsSync(orphan)).toBe(true);
+    // A second open in this process does not sweep either (the first one may be importing).
+    rmSync(join(dir, 'locks', `${process.ppid}.pid`));
+    const second = await openStudio({ dataDir: dir });
+    expect(second.openReport.sweep).toEqual({ skipped: expect.stringContaining('this process') });
+    await second.close();
     await s.close();
-    expect(readFileSync(join(dir, 'studio.lock'), 'utf8')).toBe(`${process.ppid}\n`); // not ours to remove
-    // Its process is gone: the lock is stale, taken over, and the sweep runs.
+    // A registration whose process is gone is stale: removed, and the sweep runs.
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    writeFileSync(join(dir, 'studio.lock'), `${dead}\n`);
+    writeFileSync(join(dir, 'locks', `${dead}.pid`), `${dead}\n`);
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesRemoved: 1 });
-    expect(readFileSync(join(dir, 'studio.lock'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 1 });
+    expect(readdirSync(join(dir, 'locks'))).toEqual([`${process.pid}.pid`]);
     await s.close();
     expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(join(dir, s.openReport.orphansFolder!, 'assets', 'ee', `${'e'.repeat(64)}.png`))).toBe(true);
   });
 
-  it('sweeps temp and orphan files, rebuilds missing thumbnails, drops rows whose file is gone', async () => {
+  it('does not sweep while another process holds the folder open, whichever opened first', async () => {
+    const dir = newDir();
+    // A short command opens first, the app (the child) second, the short command ends: the
+    // next short command must still not sweep, as the app may be importing right then.
+    const first = await openStudio({ dataDir: dir });
+    expect(first.openReport.sweep).toBe('done');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'hold-child.ts'), dir], {
+      cwd: join(__dirname, '../../..'),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const ready = await new Promise<string>((done, fail) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) done(out.trim());
+      });
+      child.on('exit', (code) => fail(new Error(`child exited (${code}) before it was ready: ${stderr}`)));
+    });
+    expect(ready).toMatch(/^ready \{"skipped":"another Foundation Studio process \(pid \d+\)/);
+    await first.close();
+    try {
+      // What the child could be importing right now: a file under its real name, its row not yet in.
+      const inFlight = join(dir, 'assets', 'dd', `${'d'.repeat(64)}.png`);
+      mkdirSync(join(dir, 'assets', 'dd'), { recursive: true });
+      writeFileSync(inFlight, 'the other process is importing this');
+      const s = await openStudio({ dataDir: dir });
+      expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${child.pid}`) });
+      await s.close();
+      expect(existsSync(inFlight)).toBe(true);
+    } finally {
+      const exited = new Promise((done) => child.on('exit', done));
+      child.stdin.end();
+      await exited;
+    }
+    // Once it has closed, the next open sweeps.
+    const s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 1 });
+    await s.close();
+  });
+
+  it('waits for a sweep another live process is running; a dead sweeper is taken over', async () => {
+    const dir = newDir();
+    mkdirSync(join(dir, 'locks'), { recursive: true });
+    writeFileSync(join(dir, 'locks', 'sweep.lock'), `${process.ppid}\n`);
+    await expect(registerOpen(dir, 0)).rejects.toThrow(
+      new RegExp(`Another Foundation Studio process \\(pid ${process.ppid}\\) is still checking`),
+    );
+    expect(readdirSync(join(dir, 'locks'))).toEqual(['sweep.lock']); // our registration did not stay
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(dir, 'locks', 'sweep.lock'), `${dead}\n`);
+    const s = await openStudio({ dataDir: dir });
+    expect(s.openReport.sweep).toBe('done');
+    await s.close();
+    expect(readdirSync(join(dir, 'locks'))).toEqual([]);
+  });
+
+  it('sweeps temp files, moves orphans to the trash, rebuilds thumbnails, keeps rows whose file is gone', async () => {
     const dir = newDir();
     let s = await openStudio({ dataDir: dir });
     const r = await call(s, 'importImages', {
@@ -423,14 +497,136 @@ describe('open-time repairs', () => {
     expect(s.openReport).toMatchObject({
       quickCheck: 'ok',
       tempFilesRemoved: 1,
-      orphanFilesRemoved: 1,
-      orphanThumbsRemoved: 1,
+      orphanFilesMoved: 1,
+      orphanThumbsMoved: 1,
       thumbsRebuilt: 1,
-      missingFiles: [{ sha256: b.sha256, imageIds: [b.id] }],
+      missingFiles: [{ sha256: b.sha256, path: `assets/${b.sha256.slice(0, 2)}/${b.sha256}.png`, imageIds: [b.id] }],
     });
     expect(existsSync(aThumb)).toBe(true);
     expect(readdirSync(join(dir, 'assets', 'ff'))).toEqual([]);
-    expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([c.id, a.id]);
+    const moved = join(dir, s.openReport.orphansFolder!);
+    expect(readFileSync(join(moved, 'assets', 'ff', `${orphan}.png`), 'utf8')).toBe('orphan');
+    expect(readFileSync(join(moved, 'thumbs', 'ff', `${orphan}.webp`), 'utf8')).toBe('orphan');
+    // b is still listed (its row is kept); importing the same bytes again puts its file back.
+    expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([c.id, b.id, a.id]);
+    expect(await s.assetFile(b.sha256, 'file')).toBeNull();
+    await expect(call(s, 'exportItem', { id: b.id })).rejects.toThrow(/missing from the data folder.*import the same/);
+    const again = await call(s, 'importImages', { files: [{ name: 'r2.png', data: await makePng({ seed: 602 }) }] });
+    expect(again.duplicates.map((d) => d.item.id)).toEqual([b.id]);
+    expect((await s.assetFile(b.sha256, 'file'))!.path).toBe(bFile);
     await s.close();
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport.missingFiles).toEqual([]);
+    await s.close();
+  });
+
+  async function threeImages(dir: string) {
+    const s = await openStudio({ dataDir: dir });
+    const r = await call(s, 'importImages', {
+      files: await Promise.all(
+        [1, 2, 3].map(async (i) => ({ name: `m${i}.png`, data: await makePng({ seed: 700 + i }) })),
+      ),
+    });
+    await s.close();
+    return r.imported.map((i) => i.id);
+  }
+  const listIds = async (dir: string) => {
+    const s = await openStudio({ dataDir: dir });
+    const ids = (await call(s, 'galleryQuery', {})).items.map((i) => i.id);
+    return { s, ids };
+  };
+  const filesIn = (dir: string) =>
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => relative(dir, join(e.parentPath, e.name)))
+      .sort();
+
+  it('keeps every row and file when the assets folder is gone for a while, and works again once it is back', async () => {
+    const dir = newDir();
+    const ids = await threeImages(dir);
+    const before = filesIn(join(dir, 'assets'));
+    renameSync(join(dir, 'assets'), join(dir, 'assets.away')); // a drive not mounted, a folder moved by hand
+    let { s, ids: listed } = await listIds(dir);
+    expect(listed.sort()).toEqual([...ids].sort());
+    expect(s.openReport.missingFiles.map((m) => m.imageIds[0]).sort()).toEqual([...ids].sort());
+    expect(s.openReport.orphanFilesMoved).toBe(0);
+    await s.close();
+    renameSync(join(dir, 'assets.away'), join(dir, 'assets'));
+    ({ s, ids: listed } = await listIds(dir));
+    expect(listed.sort()).toEqual([...ids].sort());
+    expect(s.openReport).toMatchObject({ sweep: 'done', missingFiles: [], orphanFilesMoved: 0 });
+    for (const id of ids) expect((await call(s, 'exportItem', { id })).data.byteLength).toBeGreaterThan(0);
+    await s.close();
+    expect(filesIn(join(dir, 'assets'))).toEqual(before);
+  });
+
+  it('moves nothing and drops nothing when assets/ cannot be read, and says why', async () => {
+    const dir = newDir();
+    const ids = await threeImages(dir);
+    const shard = readdirSync(join(dir, 'assets'))[0]!;
+    renameSync(join(dir, 'assets', shard), join(dir, 'shard.away'));
+    writeFileSync(join(dir, 'assets', shard), 'not a folder'); // readdir fails: ENOTDIR
+    const before = filesIn(dir).filter((f) => !f.startsWith('locks'));
+    const { s, ids: listed } = await listIds(dir);
+    expect(s.openReport.sweep).toEqual({
+      skipped: expect.stringMatching(/cannot read .*assets.*No file was moved and no gallery entry changed/),
+    });
+    expect(s.openReport.missingFiles).toEqual([]);
+    expect(listed.sort()).toEqual([...ids].sort());
+    await s.close();
+    expect(filesIn(dir).filter((f) => !f.startsWith('locks') && !f.startsWith('history.db'))).toEqual(
+      before.filter((f) => !f.startsWith('history.db')),
+    );
+  });
+
+  it('keeps the files of images newer than a restored history.db, in the trash, and takes them back', async () => {
+    const dir = newDir();
+    let s = await openStudio({ dataDir: dir });
+    const old = (await call(s, 'importImages', { files: [{ name: 'old.png', data: await makePng({ seed: 800 }) }] }))
+      .imported[0]!;
+    await s.close();
+    const backup = join(dir, '..', `${relative(root, dir)}-backup.db`);
+    copyFileSync(join(dir, 'history.db'), backup);
+    s = await openStudio({ dataDir: dir });
+    const newer = (
+      await call(s, 'importImages', { files: [{ name: 'newer.png', data: await makePng({ seed: 801 }) }] })
+    ).imported[0]!;
+    const newerFile = (await s.assetFile(newer.sha256, 'file'))!.path;
+    const newerBytes = readFileSync(newerFile);
+    await s.close();
+    copyFileSync(join(dir, 'history.db'), `${backup}.newer`);
+
+    copyFileSync(backup, join(dir, 'history.db')); // the user restores yesterday's database
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 1, orphanThumbsMoved: 1, missingFiles: [] });
+    expect(s.openReport.orphansFolder).toMatch(/^trash\/orphans-\d+$/);
+    const kept = join(dir, s.openReport.orphansFolder!, relative(dir, newerFile));
+    expect(readFileSync(kept)).toEqual(newerBytes); // moved, not deleted
+    expect(existsSync(newerFile)).toBe(false);
+    expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([old.id]);
+    await s.close();
+
+    copyFileSync(`${backup}.newer`, join(dir, 'history.db')); // ...and changes their mind
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ missingFiles: [], restoredFromTrash: 1 });
+    expect(readFileSync((await s.assetFile(newer.sha256, 'file'))!.path)).toEqual(newerBytes);
+    expect(await s.assetFile(newer.sha256, 'thumb')).not.toBeNull();
+    await s.close();
+  });
+
+  it('empties orphan folders and unreferenced trash only once they are older than the trash keeps things', async () => {
+    const dir = newDir();
+    await (await openStudio({ dataDir: dir })).close();
+    const day = 24 * 3600 * 1000;
+    const oldOrphans = `orphans-${Date.now() - 31 * day}`;
+    const newOrphans = `orphans-${Date.now() - 1 * day}`;
+    const oldToken = `${(Date.now() - 31 * day).toString(36)}-0123456789abcdef`;
+    const newToken = `${(Date.now() - 1 * day).toString(36)}-0123456789abcdef`;
+    for (const f of [oldOrphans, newOrphans, oldToken, newToken]) {
+      mkdirSync(join(dir, 'trash', f, 'assets', 'aa'), { recursive: true });
+      writeFileSync(join(dir, 'trash', f, 'assets', 'aa', `${'a'.repeat(64)}.png`), 'x');
+    }
+    await (await openStudio({ dataDir: dir })).close();
+    expect(readdirSync(join(dir, 'trash')).sort()).toEqual([newOrphans, newToken].sort());
   });
 });

@@ -1,5 +1,5 @@
 // Format sniffing, conversion to the safetensors cache, and the state-dict assertion.
-import { copyFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -35,6 +35,20 @@ describe('loadCheckpoint and conversion', () => {
     expect(await detectFormat(fixture('legacy.pt'))).toBe('pickle');
     expectMatchesTorch(await loadCheckpoint(at('misnamed.safetensors')), expected.fixtures['lightning.ckpt']!);
     expectMatchesTorch(await loadCheckpoint(at('misnamed.ckpt')), expected.fixtures['torch-written.safetensors']!);
+  });
+
+  it('recognises a safetensors file cut inside its header, so the reader says it is truncated', async () => {
+    const whole = readFileSync(fixture('torch-written.safetensors'));
+    const headerEnd = 8 + Number(whole.readBigUInt64LE(0));
+    for (const cut of [9, 10, 40, headerEnd - 1]) {
+      writeFileSync(at('cut.safetensors'), whole.subarray(0, cut));
+      expect(await detectFormat(at('cut.safetensors')), `cut at ${cut}`).toBe('safetensors');
+      await expect(loadCheckpoint(at('cut.safetensors')), `cut at ${cut}`).rejects.toThrow(/file is truncated/);
+    }
+    // Eight bytes of length then `{` and anything but JSON's next character is still not safetensors.
+    const fake = Buffer.concat([whole.subarray(0, 8), Buffer.from('{\x01\x02')]);
+    writeFileSync(at('fake.bin'), fake);
+    expect(await detectFormat(at('fake.bin'))).toBe('unknown');
   });
 
   it('says what an empty or unknown file is', async () => {

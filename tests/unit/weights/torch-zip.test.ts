@@ -1,6 +1,7 @@
 // The zip layer and the tensor views: strided copies against a naive reference, and crafted
 // archives that are corrupt in each way the reader checks.
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { constants, crc32, deflateRawSync } from 'node:zlib';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../../src/main/engine/weights/load.js';
@@ -213,5 +214,133 @@ describe('crafted torch archives', () => {
     const full = readFileSync(at('cut.bin'));
     writeFileSync(at('cut.bin'), full.subarray(0, full.length - 30));
     await expect(loadCheckpoint(at('cut.bin'))).rejects.toThrow(/truncated or corrupt/);
+  });
+});
+
+interface RawEntry {
+  name: string;
+  /** The bytes as they go in the file (already deflated for method 8). */
+  data: Uint8Array;
+  method: 0 | 8;
+  /** The uncompressed size the zip declares. */
+  size: number;
+  crc: number;
+}
+
+/** A plain zip (no zip64) from entries as given: sizes and CRCs are whatever the test says. */
+function writeRawZip(file: string, entries: RawEntry[]): void {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name);
+    const h = Buffer.alloc(30);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(20, 4);
+    h.writeUInt16LE(e.method, 8);
+    h.writeUInt32LE(e.crc >>> 0, 14);
+    h.writeUInt32LE(e.data.length, 18);
+    h.writeUInt32LE(e.size, 22);
+    h.writeUInt16LE(name.length, 26);
+    parts.push(h, name, Buffer.from(e.data));
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(20, 4);
+    c.writeUInt16LE(20, 6);
+    c.writeUInt16LE(e.method, 10);
+    c.writeUInt32LE(e.crc >>> 0, 16);
+    c.writeUInt32LE(e.data.length, 20);
+    c.writeUInt32LE(e.size, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt32LE(offset, 42);
+    central.push(c, name);
+    offset += 30 + name.length + e.data.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  writeFileSync(file, Buffer.concat([...parts, cd, end]));
+}
+
+const stored = (name: string, data: Uint8Array): RawEntry => ({
+  name,
+  data,
+  method: 0,
+  size: data.length,
+  crc: crc32(data),
+});
+
+/**
+ * `mib` MiB of zeros as raw deflate, built without ever holding them: one MiB deflated and
+ * fully flushed (byte-aligned, no references back) repeated, then an empty final block.
+ */
+function deflatedZeros(mib: number): Buffer {
+  const block = deflateRawSync(Buffer.alloc(1 << 20), { finishFlush: constants.Z_FULL_FLUSH });
+  return Buffer.concat([...Array<Buffer>(mib).fill(block), deflateRawSync(Buffer.alloc(0))]);
+}
+
+describe('deflated storages (re-zipped checkpoints)', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => (tmp = tempDir()));
+  afterEach(() => tmp.cleanup());
+  const at = (name: string) => path.join(tmp.dir, name);
+  const pkl = (tensors: TensorView[]) => stored('archive/data.pkl', pickleStateDict(tensors, 'flat'));
+
+  it('refuses a storage entry padded past what the storage needs (a 2 GiB zip bomb in a 2 MB file)', async () => {
+    const GiB2 = 2048;
+    writeRawZip(at('bomb.pt'), [
+      pkl([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 3, shape: [3] }]),
+      { name: 'archive/data/0', data: deflatedZeros(GiB2), method: 8, size: GiB2 * 2 ** 20, crc: 0 },
+    ]);
+    expect(statSync(at('bomb.pt')).size).toBeLessThan(4 << 20);
+    await expect(loadCheckpoint(at('bomb.pt'))).rejects.toThrow(
+      /storage '0' claims 3 elements of torch\.FloatStorage \(12 bytes\) but its zip entry holds 2147483648 bytes/,
+    );
+  });
+
+  it('counts deflated storages in the memory bound, however little of them a tensor views', async () => {
+    const GiB2 = 2048;
+    // The storage is exactly what its entry holds (2 GiB), but the tensor views one element of it.
+    writeRawZip(at('view.pt'), [
+      pkl([{ name: 'w', dtype: 'F32', key: '0', storageNumel: 2 ** 29, shape: [1] }]),
+      { name: 'archive/data/0', data: deflatedZeros(GiB2), method: 8, size: GiB2 * 2 ** 20, crc: 0 },
+    ]);
+    await expect(loadCheckpoint(at('view.pt'))).rejects.toThrow(
+      /the tensors and the deflated storages they read would take 2147483652 bytes, far more than the \d+-byte file holds/,
+    );
+  });
+
+  it('reads ranges of a large deflated storage, checks its CRC, and refuses one that inflates past its size', async () => {
+    const n = 3 << 18; // 3 MiB of F32: past the one-call path
+    const values = Float32Array.from({ length: n }, (_, i) => i);
+    const bytes = new Uint8Array(values.buffer);
+    const data = deflateRawSync(bytes);
+    const tensors: TensorView[] = [
+      { name: 'all', dtype: 'F32', key: '0', storageNumel: n, shape: [n] },
+      { name: 'mid', dtype: 'F32', key: '0', storageNumel: n, offset: 500_000, shape: [4] },
+      { name: 'cols', dtype: 'F32', key: '0', storageNumel: n, offset: 7, shape: [3, 2], stride: [1, 100_000] },
+    ];
+    const entry: RawEntry = { name: 'archive/data/0', data, method: 8, size: bytes.length, crc: crc32(bytes) };
+    writeRawZip(at('ok.pt'), [pkl(tensors), entry]);
+    for (const verifyCrc of [false, true]) {
+      const sd = await loadCheckpoint(at('ok.pt'), { verifyCrc });
+      expect(Buffer.from(sd.get('all')!.data).equals(bytes)).toBe(true);
+      expect(Array.from(toFloat32(sd.get('mid')!))).toEqual([500_000, 500_001, 500_002, 500_003]);
+      expect(Array.from(toFloat32(sd.get('cols')!))).toEqual([7, 100_007, 8, 100_008, 9, 100_009]);
+    }
+    writeRawZip(at('crc.pt'), [pkl(tensors), { ...entry, crc: entry.crc ^ 1 }]);
+    await expect(loadCheckpoint(at('crc.pt'), { verifyCrc: true })).rejects.toThrow(/fails its CRC-32 check/);
+
+    // Declares 1 MiB + 4 bytes but holds 3 MiB.
+    const small = (1 << 18) + 1;
+    writeRawZip(at('long.pt'), [
+      pkl([{ name: 'w', dtype: 'F32', key: '0', storageNumel: small, shape: [small] }]),
+      { ...entry, size: small * 4 },
+    ]);
+    await expect(loadCheckpoint(at('long.pt'))).rejects.toThrow(/inflates to more than its declared 1048580 bytes/);
   });
 });

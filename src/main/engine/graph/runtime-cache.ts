@@ -1,10 +1,60 @@
 // Built graphs on disk, so the second run of a job starts without rebuilding (DESIGN.md).
 // The key hashes everything the bytes depend on; entries are written to a temp file and renamed
 // into place, so a reader never sees half a model and two writers of one key both succeed.
+// The key also holds the app's version and GRAPH_CODE_VERSION, so graphs built by older code are
+// never read by newer code. Used by the CLIP embedder (nets/clip-run.ts) and `fstudio vqgan`
+// (<dataDir>/cache/graphs/); a caller without a data folder passes no folder and nothing is cached.
+//
+// Public API
+//   graphCacheKey(parts), GraphCache(dir).getOrBuild(parts, build), getOrBuild(dir, parts, build)
+//   cachedGraph(dir | undefined, parts, build)   getOrBuild, or just build() when there is no folder
+//   fileIdentity(file)                            "path:size:mtime" of a weights file, for parts.weights
+//   GRAPH_CODE_VERSION, appVersion()
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ortVersion } from './runtime.js';
+
+/**
+ * Bump when a graph builder or the ONNX emitter changes the bytes it emits for the same inputs (a fixed
+ * op rule, a new fusion), so that graphs cached by the previous code are rebuilt. Releases change the
+ * app version too, which is also in the key; this constant covers development builds between releases.
+ */
+export const GRAPH_CODE_VERSION = 1;
+
+let appVersionCache: string | undefined;
+/**
+ * This app's version, from the nearest package.json named foundation-studio above this module (works from
+ * src/ under tsx and from out/ in the built app). The same walk as studio/index.ts's appVersion, which the
+ * engine may not import.
+ */
+export function appVersion(): string {
+  if (appVersionCache) return appVersionCache;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'foundation-studio' && pkg.version) return (appVersionCache = pkg.version);
+    } catch {
+      /* keep walking up */
+    }
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return (appVersionCache = '0.0.0');
+}
+
+/** A weights file's identity for the key: absolute path, size and modification time (no hashing of GBs). */
+export function fileIdentity(file: string): string {
+  const abs = path.resolve(file);
+  const st = statSync(abs);
+  return `${abs}:${st.size}:${Math.round(st.mtimeMs)}`;
+}
 
 export interface GraphKeyParts {
   /** The graph definition: its bytes, or a canonical description (builder name + config) that determines them. */
@@ -34,8 +84,11 @@ function canonical(v: unknown): string {
     .join(',')}}`;
 }
 
-/** SHA-256 (hex) over the graph definition, weights identity, shapes, options and ORT version. */
-export function graphCacheKey(parts: GraphKeyParts): string {
+/** SHA-256 (hex) over the graph definition, weights identity, shapes, options, ORT, app and code version. */
+export function graphCacheKey(
+  parts: GraphKeyParts,
+  versions: { app: string; code: number } = { app: appVersion(), code: GRAPH_CODE_VERSION },
+): string {
   const h = createHash('sha256');
   h.update('fstudio-graph-cache-v1\0');
   if (typeof parts.graph === 'string') h.update(`text\0${parts.graph}\0`);
@@ -46,6 +99,8 @@ export function graphCacheKey(parts: GraphKeyParts): string {
       shapes: parts.shapes ?? null,
       options: parts.options ?? null,
       ort: ortVersion(),
+      app: versions.app,
+      code: versions.code,
     }),
   );
   return h.digest('hex');
@@ -96,4 +151,15 @@ export function getOrBuild(
   build: () => Uint8Array | Promise<Uint8Array>,
 ): Promise<CacheResult> {
   return new GraphCache(dir).getOrBuild(parts, build);
+}
+
+/** getOrBuild when a cache folder is given; without one, build() every time (nothing is written). */
+export async function cachedGraph(
+  dir: string | undefined,
+  parts: GraphKeyParts,
+  build: () => Uint8Array | Promise<Uint8Array>,
+): Promise<{ bytes: Uint8Array; hit: boolean; file: string | null }> {
+  if (!dir) return { bytes: await build(), hit: false, file: null };
+  const r = await new GraphCache(dir).getOrBuild(parts, build);
+  return { bytes: r.bytes, hit: r.hit, file: r.file };
 }

@@ -31,7 +31,7 @@ export function platformProviders(
 
 const INSTALL_HINT: Record<ExplicitProvider, string> = {
   cpu: 'reinstall onnxruntime-node@1.30',
-  cuda: 'install CUDA 12 and cuDNN 9, then reinstall onnxruntime-node with network access so its postinstall can fetch the CUDA provider files (`npm rebuild onnxruntime-node`)',
+  cuda: 'install CUDA 12 and cuDNN 9, then run `node scripts/postinstall.js` in the studio folder with network access to fetch the CUDA provider files',
   webgpu:
     process.platform === 'linux'
       ? 'install a Vulkan driver and loader (Debian: `apt install libvulkan1 mesa-vulkan-drivers`, Mesa 25 or newer; or the NVIDIA driver)'

@@ -5,31 +5,43 @@
 // Public API
 //   buildEmbedGraph(loaded, tower, batch) -> Uint8Array     ONNX model: input `pixels` [B,3,S,S] or `input_ids`
 //                                                           [B,T] int64; outputs `features` and `embeds` (L2-normalised)
-//   ClipEmbedder.open(modelDir, opts)                        weights and tokenizer loaded once, one session per
-//     .embedTexts(texts) / .embedImages(pixels) / .close()   (tower, batch size), kept until close()
+//   ClipEmbedder.open(modelDir, opts)                        config and tokenizer read once, one session per
+//     .embedTexts(texts) / .embedImages(pixels) / .close()   (tower, batch size), kept until close(); with
+//                                                           opts.graphCacheDir each (tower, batch) graph is
+//                                                           built once and read from disk afterwards
 //   embedText(modelDir, texts, opts) -> EmbedResult          one-shot wrappers (open, embed, close)
 //   embedImage(modelDir, pixels, opts) -> EmbedResult        pixels: float32 [B, 3, S, S], already preprocessed
-//   EmbedResult: { provider, dim, embeds: Float32Array[] (unit length), features: Float32Array[], ids? }
+//   EmbedResult: { provider, choice, dim, embeds: Float32Array[] (unit length), features: Float32Array[], ids? }
 import { Builder } from '../graph/builder.js';
 import { type HostTensor } from '../graph/ir.js';
 import { emitModel } from '../graph/onnx-proto.js';
 import { type ProviderName, type RuntimeSession, createSession } from '../graph/runtime.js';
+import { cachedGraph, fileIdentity } from '../graph/runtime-cache.js';
+import { type ProviderChoice } from '../graph/runtime-providers.js';
 import { type ClipConfig, buildTextTower, buildVisionTower, paramsFrom } from './clip.js';
-import { type ClipTower, type LoadedClip, loadClip } from './clip-load.js';
+import { type ClipTower, type LoadedClip, findClipWeights, loadClip, readClipConfig } from './clip-load.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 
 export interface EmbedOptions {
-  /** Execution provider (default 'cpu'); 'auto' picks the best this machine has. */
+  /** Execution provider (default 'cpu'); 'auto' picks the best this machine has (EmbedResult.choice says why). */
   provider?: ProviderName;
   /** Safetensors cache for torch checkpoints (see loadClip). */
   cacheFile?: string;
   /** Towers to load (default both). */
   towers?: readonly ClipTower[];
+  /**
+   * Folder of built graphs (runtime-cache.ts; the CLI passes <dataDir>/cache/graphs). A tower built once for
+   * a batch size is read from here afterwards, and the weights are then not read at all. Without it every
+   * open builds its graphs again and nothing is written.
+   */
+  graphCacheDir?: string;
 }
 
 export interface EmbedResult {
   /** The provider that ran the graph. */
   provider: string;
+  /** How the provider was chosen (with 'auto': why the better ones were not taken). */
+  choice: ProviderChoice;
   dim: number;
   /** L2-normalised embeddings, one per input. */
   embeds: Float32Array[];
@@ -38,6 +50,9 @@ export interface EmbedResult {
   /** Token ids per text (text embeddings only). */
   ids?: number[][];
 }
+
+/** Bumped when buildEmbedGraph's output changes for the same inputs (also see GRAPH_CODE_VERSION). */
+const EMBED_GRAPH = 'clip-embed v1';
 
 export function buildEmbedGraph(loaded: LoadedClip, tower: ClipTower, batch: number): Uint8Array {
   const { config } = loaded;
@@ -59,24 +74,67 @@ function rows(t: HostTensor): Float32Array[] {
 
 export class ClipEmbedder {
   readonly #sessions = new Map<string, Promise<RuntimeSession>>();
+  #loaded: Promise<LoadedClip> | null = null;
+  /** Graphs built here, and graphs read from the graph cache instead. */
+  readonly graphs = { built: 0, cached: 0 };
 
   private constructor(
-    readonly loaded: LoadedClip,
+    readonly config: ClipConfig,
     readonly tokenizer: ClipTokenizer | null,
     readonly provider: ProviderName,
+    readonly towers: readonly ClipTower[],
+    readonly weightsFile: string,
+    private readonly opts: { modelDir: string; cacheFile?: string; graphCacheDir?: string },
   ) {}
 
+  /**
+   * Reads the config and tokenizer. The weights are read (every name and shape checked) here when there is
+   * no graph cache, else on the first graph the cache does not hold.
+   */
   static async open(modelDir: string, opts: EmbedOptions = {}): Promise<ClipEmbedder> {
     const towers = opts.towers ?? ['vision', 'text'];
-    const loaded = await loadClip(modelDir, { towers, ...(opts.cacheFile ? { cacheFile: opts.cacheFile } : {}) });
-    const tokenizer = towers.includes('text')
-      ? await ClipTokenizer.fromDir(modelDir, loaded.config.text.maxPositions)
-      : null;
-    return new ClipEmbedder(loaded, tokenizer, opts.provider ?? 'cpu');
+    const config = await readClipConfig(modelDir);
+    const weightsFile = findClipWeights(modelDir);
+    const tokenizer = towers.includes('text') ? await ClipTokenizer.fromDir(modelDir, config.text.maxPositions) : null;
+    const e = new ClipEmbedder(config, tokenizer, opts.provider ?? 'cpu', towers, weightsFile, {
+      modelDir,
+      ...(opts.cacheFile ? { cacheFile: opts.cacheFile } : {}),
+      ...(opts.graphCacheDir ? { graphCacheDir: opts.graphCacheDir } : {}),
+    });
+    if (!opts.graphCacheDir) await e.load();
+    return e;
   }
 
-  get config(): ClipConfig {
-    return this.loaded.config;
+  /** The weights of the opened towers (read once, on first call). */
+  load(): Promise<LoadedClip> {
+    if (!this.#loaded) {
+      const { modelDir, cacheFile } = this.opts;
+      this.#loaded = loadClip(modelDir, { towers: this.towers, ...(cacheFile ? { cacheFile } : {}) });
+      this.#loaded.catch(() => (this.#loaded = null));
+    }
+    return this.#loaded;
+  }
+
+  /** Whether the weights have been read (false while every graph came from the cache). */
+  get weightsLoaded(): boolean {
+    return this.#loaded !== null;
+  }
+
+  async #graph(tower: ClipTower, batch: number): Promise<Uint8Array> {
+    const S = this.config.vision.imageSize;
+    const { bytes, hit } = await cachedGraph(
+      this.opts.graphCacheDir,
+      {
+        graph: `${EMBED_GRAPH} ${tower}`,
+        weights: fileIdentity(this.weightsFile),
+        shapes:
+          tower === 'vision' ? { pixels: [batch, 3, S, S] } : { input_ids: [batch, this.config.text.maxPositions] },
+        options: { config: this.config },
+      },
+      async () => buildEmbedGraph(await this.load(), tower, batch),
+    );
+    this.graphs[hit ? 'cached' : 'built']++;
+    return bytes;
   }
 
   async #run(tower: ClipTower, input: HostTensor): Promise<EmbedResult> {
@@ -84,7 +142,7 @@ export class ClipEmbedder {
     const key = `${tower}:${batch}`;
     let session = this.#sessions.get(key);
     if (!session) {
-      session = createSession(buildEmbedGraph(this.loaded, tower, batch), { provider: this.provider });
+      session = this.#graph(tower, batch).then((model) => createSession(model, { provider: this.provider }));
       this.#sessions.set(key, session);
       session.catch(() => this.#sessions.delete(key));
     }
@@ -92,6 +150,7 @@ export class ClipEmbedder {
     const out = await s.run({ [tower === 'vision' ? 'pixels' : 'input_ids']: input });
     return {
       provider: s.provider,
+      choice: s.choice,
       dim: this.config.projectionDim,
       embeds: rows(out.embeds!),
       features: rows(out.features!),
@@ -110,7 +169,7 @@ export class ClipEmbedder {
   }
 
   async embedImages(pixels: HostTensor): Promise<EmbedResult> {
-    if (!this.loaded.weights.has('visual_projection.weight')) {
+    if (!this.towers.includes('vision')) {
       throw new Error('ClipEmbedder: opened without the vision tower');
     }
     const S = this.config.vision.imageSize;

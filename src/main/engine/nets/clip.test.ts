@@ -1,7 +1,7 @@
 // CLIP against goldens of an independent PyTorch implementation (tests/fixtures/clip/make_clip_fixtures.py):
 // token ids exactly; features, embeddings, logits and d(embedding . v)/d(pixels) to 1e-4 relative in fp32
 // (max |studio - torch| <= 1e-4 * max |torch| per tensor; torch computed in float64 from the fp32 weights).
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,7 +167,7 @@ describe('CLIP towers vs PyTorch', () => {
     }
     const textOnly = await ClipEmbedder.open(TINY, { towers: ['text'] });
     await expect(textOnly.embedImages(pixels())).rejects.toThrow(/opened without the vision tower/);
-    expect(textOnly.loaded.weights.has('vision_model.pre_layrnorm.weight')).toBe(false);
+    expect((await textOnly.load()).weights.has('vision_model.pre_layrnorm.weight')).toBe(false);
     await textOnly.close();
   });
 
@@ -332,6 +332,51 @@ describe('CLIP checkpoints', () => {
     const again = await loadClip(bin, { cacheFile });
     expect((await stat(cacheFile)).mtimeMs).toBe(written); // read from the cache, not converted again
     expect(again.weights.size).toBe(expectedStateDict(again.config).size);
+  });
+
+  it('with a graph cache folder, a tower is built once; a new embedder reads it without reading weights', async () => {
+    const model = path.join(dir, 'graph-cache-model');
+    await cp(TINY, model, { recursive: true });
+    const graphs = path.join(dir, 'graphs');
+    const files = async () => (await readdir(graphs, { recursive: true })).filter((f) => f.endsWith('.onnx'));
+    const texts = g.prompts.map((p) => p.text);
+    const embedWith = async (list: string[]) => {
+      const e = await ClipEmbedder.open(model, { towers: ['text'], graphCacheDir: graphs });
+      try {
+        const r = await e.embedTexts(list);
+        return { r, graphs: { ...e.graphs }, weightsLoaded: e.weightsLoaded };
+      } finally {
+        await e.close();
+      }
+    };
+
+    const first = await embedWith(texts);
+    expect(first.graphs).toEqual({ built: 1, cached: 0 });
+    expect(await files()).toHaveLength(1);
+    const second = await embedWith(texts); // a fresh embedder, as a second `fstudio embed-text` would be
+    expect(second.graphs).toEqual({ built: 0, cached: 1 });
+    expect(second.weightsLoaded).toBe(false);
+    expect(second.r.embeds).toEqual(first.r.embeds);
+    expect(
+      relErr(
+        second.r.embeds.flatMap((v) => [...v]),
+        g.text_embeds.flat(),
+      ),
+    ).toBeLessThan(1e-4);
+    expect(await files()).toHaveLength(1);
+
+    // Another batch size (input shape), another config, or a changed weights file: built again.
+    expect((await embedWith(texts.slice(0, 1))).graphs).toEqual({ built: 1, cached: 0 });
+    const config = JSON.parse(await readFile(path.join(model, 'config.json'), 'utf8')) as {
+      text_config: { layer_norm_eps: number };
+    };
+    config.text_config.layer_norm_eps = 1e-6;
+    await writeFile(path.join(model, 'config.json'), JSON.stringify(config));
+    expect((await embedWith(texts)).graphs).toEqual({ built: 1, cached: 0 });
+    await utimes(path.join(model, 'model.safetensors'), new Date(2001, 0, 1), new Date(2001, 0, 1));
+    expect((await embedWith(texts)).graphs).toEqual({ built: 1, cached: 0 });
+    expect(await files()).toHaveLength(4);
+    expect((await embedWith(texts)).graphs).toEqual({ built: 0, cached: 1 });
   });
 
   it('a folder with OpenAI-named weights loads and embeds the same', async () => {

@@ -5,6 +5,7 @@
 // Public API
 //   findVqganFiles(pathOrDir) -> { checkpoint, config | null }   where a model folder or file keeps its parts
 //   loadVqgan(pathOrDir, opts) -> { config, weights, files, configFrom }
+//   readVqganModelInfo(pathOrDir, opts) -> { config, files, configFrom }   the same without reading weights
 //   inferVqganConfig(shapes)                                    the config a checkpoint's shapes imply (no yaml)
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -124,32 +125,64 @@ export interface LoadedVqgan {
   fromCache: boolean;
 }
 
+/** Where a model's config comes from: the option, its model.yaml, else the checkpoint's shapes. */
+async function chooseConfig(
+  files: VqganFiles,
+  shapes: () => Promise<ReadonlyMap<string, readonly number[]>>,
+  opts: LoadVqganOptions,
+): Promise<{ config: VqganConfig; configFrom: string }> {
+  if (opts.config) return { config: checkConfig(opts.config), configFrom: 'option' };
+  if (files.config) {
+    return {
+      config: vqganConfigFromYaml(await readFile(files.config, 'utf8'), files.config),
+      configFrom: files.config,
+    };
+  }
+  return { config: inferVqganConfig(await shapes()), configFrom: 'inferred from the checkpoint shapes' };
+}
+
+async function openSource(
+  checkpoint: string,
+  cacheFile?: string,
+): Promise<{ source: WeightSource; fromCache: boolean }> {
+  if (cacheFile) return openCached(checkpoint, cacheFile);
+  return { source: await openCheckpoint(checkpoint), fromCache: false };
+}
+
+const shapesOf = (source: WeightSource) => new Map(source.names().map((n) => [n, source.info(n).shape] as const));
+
+/**
+ * A model's files and config without reading its weights: the checkpoint is opened (names and shapes only)
+ * only when there is neither opts.config nor a model.yaml. For callers that may not need the weights (a
+ * cached graph holds them); loadVqgan(pathOrDir, { config }) reads them when they are needed.
+ */
+export async function readVqganModelInfo(
+  pathOrDir: string,
+  opts: LoadVqganOptions = {},
+): Promise<{ config: VqganConfig; files: VqganFiles; configFrom: string }> {
+  const files = await findVqganFiles(pathOrDir);
+  const chosen = await chooseConfig(
+    files,
+    async () => {
+      const { source } = await openSource(files.checkpoint, opts.cacheFile);
+      try {
+        return shapesOf(source);
+      } finally {
+        await source.close();
+      }
+    },
+    opts,
+  );
+  return { ...chosen, files };
+}
+
 /** Loads a VQGAN from a model folder or checkpoint file (see findVqganFiles), asserting every name and shape. */
 export async function loadVqgan(pathOrDir: string, opts: LoadVqganOptions = {}): Promise<LoadedVqgan> {
   const files = await findVqganFiles(pathOrDir);
-  let source: WeightSource;
-  let fromCache = false;
-  if (opts.cacheFile) {
-    const c = await openCached(files.checkpoint, opts.cacheFile);
-    source = c.source;
-    fromCache = c.fromCache;
-  } else {
-    source = await openCheckpoint(files.checkpoint);
-  }
+  const { source, fromCache } = await openSource(files.checkpoint, opts.cacheFile);
   try {
-    const shapes = new Map(source.names().map((n) => [n, source.info(n).shape] as const));
-    let config: VqganConfig;
-    let configFrom: string;
-    if (opts.config) {
-      config = checkConfig(opts.config);
-      configFrom = 'option';
-    } else if (files.config) {
-      config = vqganConfigFromYaml(await readFile(files.config, 'utf8'), files.config);
-      configFrom = files.config;
-    } else {
-      config = inferVqganConfig(shapes);
-      configFrom = 'inferred from the checkpoint shapes';
-    }
+    const shapes = shapesOf(source);
+    const { config, configFrom } = await chooseConfig(files, async () => shapes, opts);
     const expected = expectedStateDict(config);
     const what = files.config ? `${files.checkpoint} (with ${files.config})` : files.checkpoint;
     assertStateDict(expected, shapes, { ignore: isTrainingOnly, what });

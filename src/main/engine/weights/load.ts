@@ -10,17 +10,26 @@ import { TorchCheckpoint, type TorchOpenOptions } from './torch-zip.js';
 
 export type WeightFormat = 'safetensors' | 'torch-zip' | 'pickle' | 'unknown';
 
-/** Looks at the first bytes: `PK\x03\x04` is a zip; a plausible u64 length then `{` is safetensors. */
+/**
+ * Looks at the first bytes: `PK\x03\x04` is a zip; a plausible u64 length then `{` is safetensors
+ * (also when the file is cut before the header ends, so the reader can say it is truncated).
+ */
 export async function detectFormat(file: string): Promise<WeightFormat> {
   const fh = await open(file, 'r');
   try {
     const size = (await fh.stat()).size;
-    const head = Buffer.alloc(9);
-    const { bytesRead } = await fh.read(head, 0, 9, 0);
+    const head = Buffer.alloc(10);
+    const { bytesRead } = await fh.read(head, 0, 10, 0);
     if (bytesRead >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'torch-zip';
-    if (bytesRead === 9 && head[8] === 0x7b) {
+    if (bytesRead >= 9 && head[8] === 0x7b) {
       const n = head.readBigUInt64LE(0);
-      if (n <= BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) return 'safetensors';
+      if (n >= 2n && n <= BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) return 'safetensors';
+      // A file cut short (a download that stopped): the length says more than follows, but the
+      // header starts as safetensors' JSON does ({" or {}), so the reader says it is truncated.
+      const next = bytesRead === 10 ? head[9]! : -1;
+      if (n >= 2n && n <= BigInt(MAX_HEADER_BYTES) && (next === -1 || next === 0x22 || next === 0x7d)) {
+        return 'safetensors';
+      }
     }
     if (bytesRead >= 2 && head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5) return 'pickle';
     return 'unknown';

@@ -10,7 +10,9 @@
 // The zip's central directory is read here directly (with zip64), so a tensor's bytes are read
 // straight from their range in the file and never the whole archive at once.
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { crc32, inflateRawSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
 import { readExactly, readInto } from './file-io.js';
 import {
   DangerousGlobalError,
@@ -57,6 +59,8 @@ const LFH_SIG = 0x04034b50;
 const MAX_CENTRAL_DIRECTORY = 64 << 20;
 /** Node's largest Buffer. */
 const MAX_TENSOR_BYTES = 2 ** 32;
+/** Compressed bytes read from the file at a time while a deflated entry is inflated. */
+const INFLATE_READ_CHUNK = 1 << 20;
 
 export class ZipReader {
   private dataStarts = new Map<string, number>();
@@ -104,27 +108,77 @@ export class ZipReader {
       return buf;
     }
     const start = await this.dataStart(e);
-    if (e.method === 8) {
-      // torch never compresses, but a re-zipped checkpoint may be deflated: inflate it whole, bounded.
-      const raw = await readExactly(this.fh, start, e.compressedSize, `${this.path}: entry '${name}'`);
-      let out: Buffer;
-      try {
-        out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
-      } catch (err) {
-        throw new Error(`${this.path}: entry '${name}' does not inflate (${(err as Error).message})`);
-      }
-      if (out.length !== e.size)
-        throw new Error(`${this.path}: entry '${name}' inflates to ${out.length} bytes, not ${e.size}`);
-      if (opts.verifyCrc && crc32(out) >>> 0 !== e.crc) {
-        throw new Error(`${this.path}: entry '${name}' fails its CRC-32 check (corrupt file)`);
-      }
-      return new Uint8Array(out.buffer, out.byteOffset + offset, len);
-    }
+    if (e.method === 8) return this.inflateRange(e, start, offset, len, opts.verifyCrc ?? false);
     throw new Error(`${this.path}: entry '${name}' uses zip compression method ${e.method}, which is not supported`);
   }
 
   async close(): Promise<void> {
     await this.fh.close();
+  }
+
+  /**
+   * `len` bytes at `offset` of a deflated entry (torch never compresses, but a re-zipped checkpoint
+   * may be deflated). The entry is streamed through the inflater and only the asked-for range is
+   * kept, so a read holds `len` bytes however large the entry claims to be; inflating stops at the
+   * end of the range (or goes on to the end to check the CRC), and output beyond the entry's
+   * declared size is refused as it arrives.
+   */
+  private async inflateRange(e: ZipEntry, start: number, offset: number, len: number, verifyCrc: boolean) {
+    const what = `${this.path}: entry '${e.name}'`;
+    // Small entries (data.pkl, version, byteorder) in one call, capped at their declared size.
+    if (e.size <= 1 << 20 && e.compressedSize <= 1 << 20) {
+      const raw = await readExactly(this.fh, start, e.compressedSize, what);
+      let out: Buffer;
+      try {
+        out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+      } catch (err) {
+        throw new Error(`${what} does not inflate to its declared ${e.size} bytes (${(err as Error).message})`);
+      }
+      if (out.length !== e.size) throw new Error(`${what} inflates to ${out.length} bytes, not ${e.size}`);
+      if (verifyCrc && crc32(out) >>> 0 !== e.crc) throw new Error(`${what} fails its CRC-32 check (corrupt file)`);
+      return new Uint8Array(out.buffer, out.byteOffset + offset, len);
+    }
+    const out = Buffer.allocUnsafeSlow(len);
+    const end = offset + len;
+    const need = verifyCrc ? e.size : end;
+    const fh = this.fh;
+    async function* compressed() {
+      for (let p = 0; p < e.compressedSize; p += INFLATE_READ_CHUNK) {
+        yield await readExactly(fh, start + p, Math.min(INFLATE_READ_CHUNK, e.compressedSize - p), what);
+      }
+    }
+    let pos = 0;
+    let crc = 0;
+    let enough = false;
+    let overrun: Error | undefined;
+    try {
+      await pipeline(Readable.from(compressed()), createInflateRaw(), async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) {
+          if (pos + chunk.length > e.size) {
+            overrun = new Error(`${what} inflates to more than its declared ${e.size} bytes`);
+            throw overrun;
+          }
+          const a = Math.max(offset, pos);
+          const b = Math.min(end, pos + chunk.length);
+          if (b > a) chunk.copy(out, a - offset, a - pos, b - pos);
+          if (verifyCrc) crc = crc32(chunk, crc);
+          pos += chunk.length;
+          if (pos >= need && !verifyCrc) {
+            enough = true;
+            return; // the rest of the entry is not needed: the pipeline is torn down
+          }
+        }
+      });
+    } catch (err) {
+      if (overrun) throw overrun;
+      if (!enough) {
+        const msg = (err as Error).message;
+        throw new Error(msg.startsWith(what) ? msg : `${what} does not inflate (${msg})`);
+      }
+    }
+    if (!enough && pos !== e.size) throw new Error(`${what} inflates to ${pos} bytes, not ${e.size}`);
+    if (verifyCrc && crc >>> 0 !== e.crc) throw new Error(`${what} fails its CRC-32 check (corrupt file)`);
+    return new Uint8Array(out.buffer, out.byteOffset, len);
   }
 
   /**
@@ -397,10 +451,13 @@ export class TorchCheckpoint implements WeightSource {
       if (known) return known;
       const entry = zip.entry(`${prefix}data/${key}`);
       if (!entry) throw new PickleError(`storage '${key}' has no entry ${prefix}data/${key} in the zip`);
-      if (storageType.dtype && numel * DTYPE_SIZE[storageType.dtype] > entry.size) {
+      // torch.save writes each storage's bytes exactly (nbytes, no padding: its alignment padding is
+      // in the local header): an entry of another size is not a storage torch wrote, and a deflated
+      // one that claims more than the storage needs is a zip bomb.
+      if (storageType.dtype && numel * DTYPE_SIZE[storageType.dtype] !== entry.size) {
         throw new PickleError(
           `storage '${key}' claims ${numel} elements of ${storageType.qualname} (${numel * DTYPE_SIZE[storageType.dtype]} bytes) ` +
-            `but its zip entry holds ${entry.size} bytes`,
+            `but its zip entry holds ${entry.size} bytes (corrupt or crafted file)`,
         );
       }
       const ref: StorageRef = { key, storageType, location, numel };
@@ -432,14 +489,26 @@ export class TorchCheckpoint implements WeightSource {
     }
     // Views are copied to contiguous tensors, and a stride-0 view (expand) of a small storage can claim
     // any size: bound each tensor by what a Buffer can hold, and all of them by the file's own size.
+    // A deflated storage is inflated (streamed) for each read: its size counts too, so a small file
+    // cannot claim gigabytes of zeros.
     let total = 0;
+    const inflated = new Set<string>();
     for (const [name, t] of tensors) {
       const bytes = numelOf(t.info.shape) * DTYPE_SIZE[t.info.dtype];
       total += bytes;
       if (bytes > MAX_TENSOR_BYTES) problems.push(`'${name}' would take ${bytes} bytes, over ${MAX_TENSOR_BYTES}`);
+      const entry = zip.entry(`${prefix}data/${t.ref.storage.key}`)!;
+      if (entry.method !== 0 && !inflated.has(entry.name)) {
+        inflated.add(entry.name);
+        total += entry.size;
+        if (entry.size > MAX_TENSOR_BYTES)
+          problems.push(`'${name}' reads a deflated storage of ${entry.size} bytes, over ${MAX_TENSOR_BYTES}`);
+      }
     }
     if (total > 2 * zip.size + (1 << 30)) {
-      problems.push(`the tensors would take ${total} bytes, far more than the ${zip.size}-byte file holds`);
+      problems.push(
+        `the tensors${inflated.size ? ' and the deflated storages they read' : ''} would take ${total} bytes, far more than the ${zip.size}-byte file holds`,
+      );
     }
     if (problems.length) {
       throw new Error(`${file}: cannot load ${problems.length} tensor(s):\n  ${problems.join('\n  ')}`);

@@ -36,9 +36,18 @@ export interface DownloadSpec {
   dest: string;
   /** Published SHA-256: the file must match it. */
   sha256?: string;
-  /** Check the SHA-256 Hugging Face sends in X-Linked-Etag (LFS files) when a response has one. */
+  /**
+   * Check the SHA-256 Hugging Face sends in X-Linked-Etag (LFS files) when a response has one. It is
+   * trusted only from a Hugging Face host (see DownloaderOptions.trustLinkedEtagFrom), and only on
+   * the mirrors listed in `linkedEtagUrls` when that is given (an organisation's own mirror is not
+   * Hugging Face, whatever headers it sends).
+   */
   linkedEtag?: boolean;
-  /** Size from the catalog, for the free-space check before starting. */
+  linkedEtagUrls?: string[];
+  /**
+   * Size from the catalog, for the free-space check before starting; a download whose size is far
+   * from it (exact: any difference; approximate: outside 50%..150%) is refused as not the file.
+   */
   size?: { bytes: number; approximate: boolean };
   /** Failing on every mirror does not fail the job (the file is reported as skipped). */
   optional?: boolean;
@@ -60,6 +69,8 @@ export interface FileResult {
 export interface MirrorFailure {
   url: string;
   reason: string;
+  /** Set when the mirror's host name did not resolve. */
+  unresolvedHost?: string;
 }
 
 export interface FileProgress {
@@ -135,6 +146,37 @@ export interface DownloaderOptions {
   random?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   userAgent?: string;
+  /** Hosts whose X-Linked-Etag is believed (default: huggingface.co, hf.co and their subdomains, over https). */
+  trustLinkedEtagFrom?: (url: URL) => boolean;
+}
+
+/** Hugging Face's own hosts: the only ones whose X-Linked-Etag is a published hash. */
+export function isHuggingFaceUrl(url: URL): boolean {
+  const h = url.hostname.toLowerCase();
+  return (
+    url.protocol === 'https:' &&
+    (h === 'huggingface.co' || h.endsWith('.huggingface.co') || h === 'hf.co' || h.endsWith('.hf.co'))
+  );
+}
+
+/** Whether `bytes` is plausibly the catalog's file: exact sizes must match, approximate ones be within 50%..150%. */
+export function sizeMismatch(bytes: number, size: DownloadSpec['size']): string | null {
+  if (!size) return null;
+  const ok = size.approximate ? bytes >= size.bytes * 0.5 && bytes <= size.bytes * 1.5 : bytes === size.bytes;
+  if (ok) return null;
+  return (
+    `the server sent ${formatBytes(bytes)} where ${size.approximate ? 'about ' : ''}${formatBytes(size.bytes)} was expected` +
+    (bytes < size.bytes / 2 ? ' — probably an error page' : '')
+  );
+}
+
+/** Files a server may legitimately send as text/html (anything else that comes back as HTML is an error or login page). */
+const HTML_OK = /\.(html?|json|txt|ya?ml)$/i;
+
+/** getaddrinfo could not resolve the host: the network (or its DNS) is down, or the name does not exist. */
+function isDnsFailure(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOTFOUND' || code === 'EAI_AGAIN';
 }
 
 export async function statfsFreeSpace(dir: string): Promise<number> {
@@ -203,6 +245,15 @@ class AttemptFailure extends Error {
   }
 }
 class StallError extends Error {}
+/** A mirror whose host name did not resolve (no network, or no such host). */
+class DnsFailure extends AttemptFailure {
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super('next-mirror', message);
+  }
+}
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -218,6 +269,7 @@ async function openUrl(
   headers: Record<string, string>,
   signal: AbortSignal,
   maxRedirects: number,
+  trustLinkedEtag: (u: URL) => boolean,
 ): Promise<Opened> {
   let current = url;
   let linkedEtag: string | undefined;
@@ -231,7 +283,7 @@ async function openUrl(
       const req = lib.get(u, { headers, signal, agent: false }, resolve);
       req.on('error', reject);
     });
-    linkedEtag ??= parseLinkedEtag(res.headers['x-linked-etag']);
+    if (trustLinkedEtag(u)) linkedEtag ??= parseLinkedEtag(res.headers['x-linked-etag']);
     if (linkedSize === undefined) {
       const s = Number(res.headers['x-linked-size']);
       if (Number.isSafeInteger(s) && s > 0) linkedSize = s;
@@ -358,6 +410,7 @@ export class Downloader {
       random: Math.random,
       sleep: defaultSleep,
       userAgent: 'FoundationStudio',
+      trustLinkedEtagFrom: isHuggingFaceUrl,
       ...options,
     };
     if (this.o.stallTimeoutMs < this.o.stallReportMs) this.o.stallTimeoutMs = this.o.stallReportMs;
@@ -429,6 +482,9 @@ export class Downloader {
     };
 
     const run = async (): Promise<FileResult[]> => {
+      // The first event goes out after enqueue() has returned: a listener that reads the handle
+      // (`const job = enqueue(..., { onProgress: () => job.progress() })`) never sees it half-made.
+      await new Promise<void>((resolve) => queueMicrotask(resolve));
       emit(true);
       await this.checkFreeSpace(specs, ctl.signal);
       jobState = 'running';
@@ -460,6 +516,8 @@ export class Downloader {
       });
       if (other.length) throw other[0];
       if (failures.length) {
+        const offline = noNetworkMessage(failures.flatMap((f) => f.mirrors));
+        if (offline) throw new DownloadError('failed', offline, failures);
         const lines = failures.flatMap((f) => [
           `${f.name}: every mirror failed:`,
           ...f.mirrors.map((m, k) => `  ${k + 1}. ${m.url} — ${m.reason}`),
@@ -584,7 +642,7 @@ export class Downloader {
           throw e;
         }
         const reason = (e as Error).message;
-        failures.push({ url, reason });
+        failures.push({ url, reason, ...(e instanceof DnsFailure ? { unresolvedHost: e.host } : {}) });
         if (m + 1 < spec.urls.length) {
           progress.state = 'retrying';
           progress.speed = 0;
@@ -604,7 +662,8 @@ export class Downloader {
     task.emit(true);
     const err = new DownloadError(
       'failed',
-      `${spec.name}: every mirror failed: ${failures.map((f, k) => `(${k + 1}) ${f.url} — ${f.reason}`).join('; ')}`,
+      noNetworkMessage(failures) ??
+        `${spec.name}: every mirror failed: ${failures.map((f, k) => `(${k + 1}) ${f.url} — ${f.reason}`).join('; ')}`,
       [{ name: spec.name, mirrors: failures }],
     );
     throw err;
@@ -615,6 +674,7 @@ export class Downloader {
     const { progress, signal } = task;
     let failuresInARow = 0;
     let attempts = 0;
+    let dnsFailures = 0;
     for (;;) {
       attempts++;
       progress.attempt = failuresInARow + 1;
@@ -624,6 +684,22 @@ export class Downloader {
       } catch (e) {
         if (signal.aborted) throw cancelled(signal);
         if (e instanceof DownloadError) throw e;
+        if (isDnsFailure(e)) {
+          // Offline (or no such host): one more try covers a DNS hiccup; five would only waste a minute.
+          const host = (e as { hostname?: string }).hostname ?? hostOf(url);
+          const message = `could not resolve ${host} (${(e as NodeJS.ErrnoException).code})`;
+          if (dnsFailures++ >= 1) throw new DnsFailure(host, message);
+          progress.state = 'retrying';
+          progress.speed = 0;
+          progress.etaSeconds = null;
+          progress.attempt = 2;
+          progress.message = `${message} — retrying once`;
+          task.emit(true);
+          await this.o.sleep(this.o.backoffBaseMs * (0.5 + 0.5 * this.o.random()), signal).catch(() => {
+            throw cancelled(signal);
+          });
+          continue;
+        }
         const f =
           e instanceof AttemptFailure
             ? e
@@ -722,7 +798,14 @@ export class Downloader {
         const validator = meta?.etag && !meta.etag.startsWith('W/') ? meta.etag : meta?.lastModified;
         if (meta && meta.url === url && validator) headers['If-Range'] = validator;
       }
-      const { res, linkedEtag, linkedSize } = await openUrl(url, headers, ctl.signal, this.o.maxRedirects);
+      const trustEtag = !spec.linkedEtagUrls || spec.linkedEtagUrls.includes(url);
+      const { res, linkedEtag, linkedSize } = await openUrl(
+        url,
+        headers,
+        ctl.signal,
+        this.o.maxRedirects,
+        (u) => trustEtag && this.o.trustLinkedEtagFrom(u),
+      );
       armStall();
       const status = res.statusCode ?? 0;
       let total: number | null = null;
@@ -759,7 +842,23 @@ export class Downloader {
           throw new AttemptFailure('retry', text, retryAfterMs(res.headers['retry-after']));
         throw new AttemptFailure('next-mirror', text);
       }
+      if (status === 200 || status === 206) {
+        const type = String(headerString(res.headers['content-type']) ?? '').toLowerCase();
+        if (type.startsWith('text/html') && !HTML_OK.test(spec.name)) {
+          res.resume();
+          throw new AttemptFailure(
+            'next-mirror',
+            `the server sent an HTML page (Content-Type ${type}) instead of ${spec.name} — probably an error or login page`,
+          );
+        }
+      }
       total ??= linkedSize ?? null;
+      // A body whose announced size is not the catalog's file is not worth fetching.
+      const wrongSize = total !== null ? sizeMismatch(total, spec.size) : null;
+      if (wrongSize) {
+        res.resume();
+        throw new AttemptFailure('next-mirror', wrongSize);
+      }
       progress.total = total ?? (spec.size && !spec.size.approximate ? spec.size.bytes : null);
       // The catalog size may be unknown or approximate: check again with the server's number.
       if (total !== null) await this.requireSpace(dirname(spec.dest), total - offset);
@@ -820,8 +919,19 @@ export class Downloader {
       task.emit(true);
       const sha256 = running.digest('hex');
       const bytes = await sizeOf(part);
-      const etag = linkedEtag ?? meta?.linkedEtag;
+      const metaTrusted =
+        meta !== null &&
+        (!spec.linkedEtagUrls || spec.linkedEtagUrls.includes(meta.url)) &&
+        trustedUrl(meta.url, this.o.trustLinkedEtagFrom);
+      const etag = linkedEtag ?? (metaTrusted ? meta.linkedEtag : undefined);
       let verifiedBy: VerifiedBy = 'none';
+      const wrong = sizeMismatch(bytes, spec.size);
+      if (wrong) {
+        await rm(part, { force: true });
+        await rm(metaOf(spec.dest), { force: true });
+        progress.bytes = 0;
+        throw new AttemptFailure('next-mirror', `${wrong}; the download was deleted`);
+      }
       const reject = async (what: string, expected: string) => {
         await rm(part, { force: true });
         await rm(metaOf(spec.dest), { force: true });
@@ -882,6 +992,32 @@ function commonDir(dirs: string[]): string {
   let n = 0;
   while (n < first.length && split.every((p) => p[n] === first[n])) n++;
   return first.slice(0, n).join(sep) || sep;
+}
+
+/** The one-line answer when every mirror failed because no host name resolved. */
+function noNetworkMessage(failures: MirrorFailure[]): string | null {
+  if (failures.length === 0 || !failures.every((f) => f.unresolvedHost)) return null;
+  const hosts = [...new Set(failures.map((f) => f.unresolvedHost!))].join(', ');
+  return (
+    `no network: could not resolve ${hosts}. ` +
+    `Check the internet connection (or set FSTUDIO_MODEL_MIRROR to a mirror you can reach) and pull again.`
+  );
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return url;
+  }
+}
+
+function trustedUrl(url: string, trust: (u: URL) => boolean): boolean {
+  try {
+    return trust(new URL(url));
+  } catch {
+    return false;
+  }
 }
 
 function headerString(h: string | string[] | undefined): string | undefined {

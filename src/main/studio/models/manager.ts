@@ -5,9 +5,10 @@
 // A file is "present" when it is in place (downloads land as <name>.part and are renamed only
 // once verified); a file with a record whose size no longer matches shows no verification until
 // `verify` has re-hashed it. Hashing runs in a worker thread.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, extname, join, resolve, sep } from 'node:path';
+import { copyFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, extname, isAbsolute, join, posix, resolve, sep, win32 } from 'node:path';
 import { z } from 'zod';
 import { StudioError } from '../../../shared/api.js';
 import { builtinCatalog, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
@@ -84,6 +85,13 @@ async function sizeOrNull(p: string): Promise<number | null> {
 
 export class ModelManager {
   readonly root: string;
+  /**
+   * `<dataDir>/imports/`: the only place an import through the API may read from (the API never
+   * reaches a path outside the data folder). The CLI imports from any local path (`importLocal`).
+   */
+  readonly importsDir: string;
+  /** `<dataDir>/cache/weights/`: safetensors conversions of torch checkpoints (see cli/embed.ts, cli/vqgan.ts). */
+  private readonly weightsCacheDir: string;
   private readonly catalog: Catalog;
   private readonly downloader: Downloader;
   private readonly extraMirrors: string[];
@@ -98,6 +106,8 @@ export class ModelManager {
 
   constructor(dataDir: string, opts: ModelManagerOptions = {}) {
     this.root = join(resolve(dataDir), 'models');
+    this.importsDir = join(resolve(dataDir), 'imports');
+    this.weightsCacheDir = join(resolve(dataDir), 'cache', 'weights');
     this.catalog = opts.catalog ?? builtinCatalog();
     this.downloader = opts.downloader instanceof Downloader ? opts.downloader : new Downloader(opts.downloader);
     this.extraMirrors = (opts.extraMirrors ?? []).map((b) => b.replace(/\/+$/, ''));
@@ -326,6 +336,8 @@ export class ModelManager {
         dest: this.filePath(id, f.name),
         sha256: f.sha256,
         linkedEtag: f.verify === 'hf-linked-etag',
+        // Only the catalog's own (Hugging Face) URLs: an extra mirror's X-Linked-Etag proves nothing.
+        linkedEtagUrls: f.urls,
         size: f.size,
         optional: f.optional,
       })),
@@ -373,15 +385,77 @@ export class ModelManager {
   // ---------- import ----------
 
   /**
-   * Copies a local file or folder into the model's folder, hashing each file (and checking it
-   * against the catalog's SHA-256 where there is one). A folder is matched by the catalog's file
-   * names (or their base names); a single file by its name, its extension, or `as`.
+   * The API's import: `name` is a file or folder inside the imports folder (`<dataDir>/imports/`),
+   * given relative to it. Absolute paths, `..`, and links that lead out of the imports folder are
+   * refused without looking at where they lead, so no path outside the data folder is reachable.
    */
-  async import(id: string, source: string, as?: string): Promise<ModelImportReport> {
+  async import(id: string, name: string, as?: string): Promise<ModelImportReport> {
     const e = this.entry(id);
+    const dir = this.importsDir;
+    const where = `Put ${e.id}'s files in ${dir} and give the folder or file name (e.g. "${e.id}").`;
+    const parts = name.split(/[\\/]+/);
+    if (
+      name.trim() === '' ||
+      name.includes('\0') ||
+      posix.isAbsolute(name) ||
+      win32.isAbsolute(name) ||
+      isAbsolute(name) ||
+      parts.includes('..')
+    )
+      throw new StudioError(
+        'BadRequest',
+        `"${name}" is not a name inside the imports folder: only names relative to it are accepted (no absolute paths, no ".."). ${where}`,
+      );
+    const src = resolve(dir, name);
+    if (!src.startsWith(dir + sep))
+      throw new StudioError('BadRequest', `"${name}" is not a name inside the imports folder. ${where}`);
+    await mkdir(dir, { recursive: true });
+    if ((await lstat(src).catch(() => null)) === null)
+      throw new StudioError('NotFound', `Nothing named "${name}" in the imports folder. ${where}`);
+    // Links are followed only as far as they stay inside: one leading out (or nowhere) gets the
+    // same answer whatever is at the other end.
+    const realDir = await realpath(dir).catch(() => dir);
+    const inside = async (p: string) => {
+      const real = await realpath(p).catch(() => null);
+      return real !== null && real.startsWith(realDir + sep);
+    };
+    const outside = () =>
+      new StudioError(
+        'BadRequest',
+        `"${name}" in the imports folder is (or holds) a link that leads outside it; only files inside the imports folder can be imported. ${where}`,
+      );
+    if (!(await inside(src))) throw outside();
+    return this.importFrom(e, src, as, async (from) => {
+      if (!(await inside(from))) throw outside();
+    });
+  }
+
+  /**
+   * The CLI's import (`fstudio models import <id> <path>`, run by the local user): copies any local
+   * file or folder into the model's folder.
+   */
+  async importLocal(id: string, source: string, as?: string): Promise<ModelImportReport> {
+    const e = this.entry(id);
+    const src = resolve(source);
+    if ((await stat(src).catch(() => null)) === null)
+      throw new StudioError('NotFound', `Nothing to import at ${src}: no such file or folder.`);
+    return this.importFrom(e, src, as);
+  }
+
+  /**
+   * Copies a file or folder into the model's folder, hashing each file (and checking it against the
+   * catalog's SHA-256 where there is one). A folder is matched by the catalog's file names (or their
+   * base names); a single file by its name, its extension, or `as`. `check` vets each file first.
+   */
+  private async importFrom(
+    e: CatalogEntry,
+    src: string,
+    as: string | undefined,
+    check?: (from: string) => Promise<void>,
+  ): Promise<ModelImportReport> {
+    const id = e.id;
     if (this.pulls.has(id))
       throw new StudioError('Busy', `${e.id} is being downloaded. Cancel the pull first, then import.`);
-    const src = resolve(source);
     let st;
     try {
       st = await stat(src);
@@ -389,13 +463,17 @@ export class ModelManager {
       throw new StudioError('NotFound', `Nothing to import at ${src}: no such file or folder.`);
     }
     const pairs: { file: CatalogFile; from: string }[] = [];
+    // With a `check`, a link counts as there whether or not its target exists (the check then
+    // refuses it), so what is found never depends on anything outside.
+    const there = async (p: string) =>
+      check ? (await lstat(p).catch(() => null))?.isDirectory() === false : (await sizeOrNull(p)) !== null;
     if (st.isDirectory()) {
       const names = new Set(await readdir(src));
       for (const f of e.files) {
         if (as && f.name !== as) continue;
         const nested = join(src, ...f.name.split('/'));
-        if ((await sizeOrNull(nested)) !== null) pairs.push({ file: f, from: nested });
-        else if (names.has(basename(f.name)) && (await sizeOrNull(join(src, basename(f.name)))) !== null)
+        if (await there(nested)) pairs.push({ file: f, from: nested });
+        else if (names.has(basename(f.name)) && (await there(join(src, basename(f.name)))))
           pairs.push({ file: f, from: join(src, basename(f.name)) });
       }
       if (pairs.length === 0)
@@ -407,6 +485,7 @@ export class ModelManager {
       pairs.push({ file: matchFile(e, src, as), from: src });
     } else throw new StudioError('BadRequest', `${src} is neither a file nor a folder.`);
 
+    if (check) for (const { from } of pairs) await check(from);
     const imported: ModelImportReport['imported'] = [];
     for (const { file, from } of pairs) {
       const dest = this.filePath(id, file.name);
@@ -526,12 +605,40 @@ export class ModelManager {
     if (lock && !lock.held) throw busy(this.entry(id), lock.holder);
     lock?.release();
     const removedBytes = await this.serial(id, async () => {
-      const bytes = await folderBytes(dir);
+      let bytes = await folderBytes(dir);
       await rm(dir, { recursive: true, force: true });
+      // The model's converted weights (GBs for a torch checkpoint) go with it.
+      for (const f of await this.cacheFiles(id)) {
+        bytes += (await sizeOrNull(f)) ?? 0;
+        await rm(f, { force: true });
+      }
       return bytes;
     });
     this.emit('changed', { id, reason: 'remove' });
     return { removedBytes };
+  }
+
+  /**
+   * A model's files in the weights cache: `<id>.safetensors` (cli/embed.ts, by catalog id), and
+   * `vqgan-<key>` / `folder-<key>` (cli/vqgan.ts, cli/embed.ts given the folder), where key is the
+   * first 16 hex digits of the SHA-256 of the model folder's absolute path; with their temp files
+   * (`.<name>.<pid>.<rand>.tmp`) from a conversion that was cut off.
+   */
+  private async cacheFiles(id: string): Promise<string[]> {
+    const key = createHash('sha256')
+      .update(resolve(this.modelDir(id)))
+      .digest('hex')
+      .slice(0, 16);
+    const names = new Set([`${id}.safetensors`, `vqgan-${key}.safetensors`, `folder-${key}.safetensors`]);
+    let present: string[];
+    try {
+      present = await readdir(this.weightsCacheDir);
+    } catch {
+      return [];
+    }
+    return present
+      .filter((f) => names.has(f) || [...names].some((n) => f.startsWith(`.${n}.`) && f.endsWith('.tmp')))
+      .map((f) => join(this.weightsCacheDir, f));
   }
 
   /** Cancels running pulls (keeping their .part files) and waits for them to stop. */

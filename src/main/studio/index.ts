@@ -40,7 +40,7 @@ import {
   readImageMetadata,
   textKeywords,
 } from './pngmeta.js';
-import { registerOpen, type OpenRegistration } from './lock.js';
+import { FolderBusyError, registerOpen, type OpenRegistration } from './lock.js';
 import { ModelManager } from './models/manager.js';
 import { recover, skippedRecovery } from './recovery.js';
 import { SettingsStore } from './settings.js';
@@ -168,7 +168,12 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     try {
       lock = await registerOpen(dataDir);
     } catch (e) {
-      throw new StudioError('Busy', (e as Error).message);
+      if (e instanceof FolderBusyError) throw new StudioError('Busy', e.message);
+      throw new StudioError(
+        'DataDirUnavailable',
+        `Cannot register this process in ${join(dataDir, 'locks')} (${(e as Error).message}). ` +
+          'Check that the data folder is writable, or choose another (--data-dir or FSTUDIO_DATA_DIR).',
+      );
     }
     const quickCheck = history.quickCheck();
     if (quickCheck !== 'ok')

@@ -84,6 +84,8 @@ const REG_RE = /^(\d+)\.pid$/;
 
 /** How many opens this process has per data folder (a second open in one process must not sweep either). */
 const openHere = new Map<string, number>();
+/** Sweep lock files this process holds right now (one naming our pid that is not here is from an earlier process). */
+const sweepingHere = new Set<string>();
 
 function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -109,7 +111,33 @@ export interface OpenRegistration {
   release(): void;
 }
 
+/** Another process is sweeping the data folder and did not finish within the wait. */
+export class FolderBusyError extends Error {
+  override name = 'FolderBusyError';
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The pid of the live process sweeping (holding `file`), or null when none; a lock left by a
+ * process that is gone (or by an earlier process that had our pid) is removed. A file just
+ * created and not yet written counts as held, unless it stays empty for seconds.
+ */
+function sweepHolder(file: string, emptyReads = { n: 0 }): number | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+  const pid = Number(text);
+  if (text === '' && ++emptyReads.n < 20) return -1;
+  if (pid === process.pid ? !sweepingHere.has(file) : !pidAlive(pid)) {
+    rmSync(file, { force: true });
+    return null;
+  }
+  return pid;
+}
 
 /** The live pids of the other processes registered under `dir`; stale registrations are removed. */
 function otherLiveRegistrations(dir: string): number[] {
@@ -155,22 +183,13 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
   };
   try {
     // Someone else's sweep may be under way: it began before we registered, so wait it out.
-    const sweepFile = join(dir, SWEEP_LOCK);
+    const emptyReads = { n: 0 };
     for (let waited = 0; ; waited += 100) {
-      let pid = NaN;
-      try {
-        pid = Number(readFileSync(sweepFile, 'utf8').trim());
-      } catch {
-        break; // no sweep running
-      }
-      if (pid === process.pid) break; // ours (another open in this process): it never overlaps an import here
-      if (!pidAlive(pid)) {
-        rmSync(sweepFile, { force: true });
-        break;
-      }
+      const pid = sweepHolder(join(dir, SWEEP_LOCK), emptyReads);
+      if (pid === null || pid === process.pid) break; // none, or ours: it never overlaps an import here
       if (waited >= waitMs)
-        throw new Error(
-          `Another Foundation Studio process (pid ${pid}) is still checking the data folder ${dataDir}. ` +
+        throw new FolderBusyError(
+          `Another Foundation Studio process${pid > 0 ? ` (pid ${pid})` : ''} is still checking the data folder ${dataDir}. ` +
             'Wait for it to finish, then try again.',
         );
       await sleep(100);
@@ -187,12 +206,18 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
     async sweep(fn, skip) {
       if (sharedInProcess) return skip('this process already has the data folder open');
       const sweepFile = join(dir, SWEEP_LOCK);
-      try {
-        writeFileSync(sweepFile, `${process.pid}\n`, { flag: 'wx' });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        return skip('another Foundation Studio process is checking the data folder right now');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          writeFileSync(sweepFile, `${process.pid}\n`, { flag: 'wx' });
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          // A stale lock is removed by sweepHolder: try once more; a live one means someone sweeps now.
+          if (attempt > 0 || sweepHolder(sweepFile) !== null)
+            return skip('another Foundation Studio process is checking the data folder right now');
+        }
       }
+      sweepingHere.add(sweepFile);
       try {
         // Checked after taking the sweep lock: a process registering from now on waits for us.
         const live = otherLiveRegistrations(dir);
@@ -204,6 +229,7 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
           );
         return await fn();
       } finally {
+        sweepingHere.delete(sweepFile);
         rmSync(sweepFile, { force: true });
       }
     },

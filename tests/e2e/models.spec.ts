@@ -141,7 +141,7 @@ modelTest(
     await expect(badge(b32, 'Default')).toBeVisible();
     await expect(badge(b32, 'Not installed')).toBeVisible();
     // The catalog gives the weights' size as approximate and none for the two JSON files.
-    await expect(b32).toContainText('about 577 MB + 2 small files');
+    await expect(b32).toContainText('about 605 MB + 2 small files');
     await expect(b32).toContainText('MIT (OpenAI CLIP)');
 
     const c = card(page, 'CLIP ViT-B/16');
@@ -164,7 +164,7 @@ modelTest(
     await expect(pull.getByText(/^Stalled — no data is arriving/)).toBeVisible({ timeout: 30_000 });
     await expect(pull.getByRole('listitem').filter({ hasText: 'pytorch_model.bin' })).toContainText('Stalled');
     await expect(fileBar).toHaveJSProperty('value', MiB);
-    await expect(pull).toContainText('1.0 MB of 3.0 MB');
+    await expect(pull).toContainText('1.0 MB of 3.1 MB');
     await app.screenshot('models-stalled');
 
     // Cancel keeps the .part file; Resume asks the mirror for the rest with a Range request.
@@ -194,7 +194,7 @@ modelTest(
     // The confirmation opens on its safe choice; Esc keeps the model.
     await c.getByRole('button', { name: 'Delete…' }).click();
     const confirm = page.getByRole('alertdialog', { name: 'Delete CLIP ViT-B/16?' });
-    await expect(confirm).toContainText('3.0 MB');
+    await expect(confirm).toContainText('3.1 MB');
     await expect(confirm.getByRole('button', { name: 'Keep it' })).toBeFocused();
     await app.screenshot('models-delete-confirm');
     await page.keyboard.press('Escape');

@@ -4,6 +4,9 @@ import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError } from '../../shared/api.js';
+import { formatBytes } from '../../shared/format.js';
+
+export { formatBytes };
 import { encodeWire } from '../../shared/wire.js';
 import { type ProviderChoice } from '../engine/graph/runtime-providers.js';
 
@@ -73,18 +76,6 @@ export function providerLine(choice: ProviderChoice): string {
   const skipped = choice.considered.filter((r) => r.name !== choice.provider && !r.available);
   const why = skipped.map((r) => `${r.name}: ${r.reason}`).join('; ');
   return `provider: ${choice.provider} (auto${why ? `; ${why}` : ''})`;
-}
-
-export function formatBytes(n: number | null): string {
-  if (n === null) return 'unknown';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 /** A one-line progress bar on a terminal; on a pipe, nothing until the end (logs stay clean). */

@@ -10,7 +10,8 @@
 import { Builder } from './builder.js';
 import { grad } from './grad.js';
 import { NON_DIFFERENTIABLE, RULES } from './grad-rules.js';
-import { type Tensor } from './ir.js';
+import { rng } from './fdcheck.js';
+import { sizeOf, type Tensor } from './ir.js';
 import { emitModel } from './onnx-proto.js';
 import { createSession, type HostTensor, type ProviderName } from './runtime.js';
 
@@ -161,19 +162,8 @@ export const GRADCHECK_CASES: readonly GradcheckCase[] = [
   { op: 'Identity', label: '[2,3]', inputs: [u([2, 3])], build: (b, [x]) => b.identity(x!) },
 ];
 
-/** A deterministic generator (mulberry32), so a failing gradcheck fails the same way every time. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+// Deterministic inputs (mulberry32), so a failing gradcheck fails the same way every time.
+export { rng };
 
 /** Values for a case's inputs, honouring the ranges, kinks and gaps it asks for. */
 export function caseInputs(c: GradcheckCase, seed: number): Float32Array[] {

@@ -13,6 +13,7 @@ import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, sep } from 'node:path';
+import { formatBytes } from '../../../shared/format.js';
 import { hashPrefixInto } from './hash.js';
 
 export type FileState =
@@ -207,17 +208,6 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 /** "abc…" with quotes and a W/ prefix removed; a 64-hex value is an LFS file's SHA-256. */

@@ -41,7 +41,7 @@ function pull(state: ModelProgress['state'], files: FileProgress[], extra: Parti
 describe('words', () => {
   it('says sizes as approximate when the catalog does, and counts files of unknown size', () => {
     expect(modelSizeWords({ expectedBytes: 605_000_000, expectedApproximate: true, expectedUnknownFiles: 2 })).toBe(
-      'about 577 MB + 2 small files',
+      'about 605 MB + 2 small files',
     );
     expect(modelSizeWords({ expectedBytes: 2048, expectedApproximate: false, expectedUnknownFiles: 0 })).toBe('2.0 KB');
     expect(modelSizeWords({ expectedBytes: null, expectedApproximate: false, expectedUnknownFiles: 3 })).toBe(

@@ -68,6 +68,19 @@ export async function serve(dataDir: string, opts: ServeOptions): Promise<number
     throw e;
   }
 
+  // Listen for the stop signals before saying we are ready: whoever reads "Press Ctrl+C" may
+  // send one at once.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.stderr.write(`\nStopping (${signal})...\n`);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
   if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1')
     process.stderr.write(
       `Warning: listening on ${opts.host}, not only this machine. Anyone who can reach port ${server.port} ` +
@@ -83,16 +96,7 @@ export async function serve(dataDir: string, opts: ServeOptions): Promise<number
   process.stderr.write('Press Ctrl+C to stop.\n');
   if (opts.open) openBrowser(link);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.stderr.write(`\nStopping (${signal})...\n`);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopped;
   await server.close();
   await studio.close();
   process.stderr.write('Stopped.\n');

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { StudioError } from '../../shared/api.js';
 import { type HostTensor } from '../engine/graph/ir.js';
-import { ACCEPTED, MAX_PIXELS, sniffImageType } from './images.js';
+import { ACCEPTED, MAX_PIXELS, pixelsOnly, sniffImageType } from './images.js';
 
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
@@ -22,18 +22,23 @@ const mp = (px: number) => `${(px / 1e6).toFixed(1)} megapixels`;
 /**
  * The checks the gallery makes on an image given to a model (images.ts): one of its formats by magic bytes,
  * and at most MAX_PIXELS (100 MP) by the header, before any pixel is decoded. Errors name the file and say
- * what to do.
+ * what to do. `decodable` is what to hand sharp: the bytes without a PNG's text chunks (pixelsOnly, as
+ * the gallery), so libvips never inflates them.
  */
-export async function checkModelImage(bytes: Uint8Array, name: string): Promise<{ width: number; height: number }> {
+export async function checkModelImage(
+  bytes: Uint8Array,
+  name: string,
+): Promise<{ width: number; height: number; decodable: Uint8Array }> {
   const type = sniffImageType(bytes);
   if (!type) {
     throw new StudioError('NotAnImage', `${name} is not a ${ACCEPTED} file. Convert it to one of these and try again.`);
   }
+  const decodable = pixelsOnly(bytes);
   let width: number | undefined;
   let height: number | undefined;
   try {
     // limitInputPixels off only for this header read; the limit is checked just below.
-    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    const meta = await sharp(decodable, { limitInputPixels: false }).metadata();
     width = meta.width;
     height = meta.height;
   } catch (e) {
@@ -47,7 +52,7 @@ export async function checkModelImage(bytes: Uint8Array, name: string): Promise<
       `${name} is ${width}x${height} (${mp(width * height)}), over the limit of ${mp(MAX_PIXELS)}. Scale it down and try again.`,
     );
   }
-  return { width, height };
+  return { width, height, decodable };
 }
 
 /** A decoding failure as a StudioError that names the file and says what to do. */
@@ -86,7 +91,7 @@ export async function clipPixels(image: string | Uint8Array, size = 224, name?: 
       );
     }
   } else bytes = image;
-  const { width: w0, height: h0 } = await checkModelImage(bytes, label);
+  const { width: w0, height: h0, decodable } = await checkModelImage(bytes, label);
   // Shortest side to `size`, the other scaled and truncated as transformers' get_resize_output_image_size.
   const short = Math.min(w0, h0);
   const w = w0 === short ? size : Math.max(size, Math.trunc((size * w0) / short));
@@ -97,7 +102,7 @@ export async function clipPixels(image: string | Uint8Array, size = 224, name?: 
   let channels: number;
   try {
     // failOn 'error' as the gallery's decoder: a truncated or corrupt file is an error, not a half-grey image.
-    const r = await sharp(bytes, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
+    const r = await sharp(decodable, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
       .toColourspace('srgb')
       .removeAlpha()
       .resize({ width: w, height: h, fit: 'fill', kernel: 'cubic' })

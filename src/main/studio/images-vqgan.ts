@@ -50,11 +50,11 @@ export function vqganTargetSize(
  * input tensor. Errors name the file and say what to do.
  */
 export async function readVqganImage(bytes: Uint8Array, name: string, opts: VqganImageOptions): Promise<VqganImage> {
-  await checkModelImage(bytes, name);
+  const { decodable } = await checkModelImage(bytes, name); // without a PNG's text chunks
   try {
     // Orientation applied, alpha composited on white, 8-bit sRGB; resized (Lanczos, as PIL's LANCZOS in the
     // VQGAN+CLIP notebooks) only when the size must change.
-    const src = await sharp(bytes, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
+    const src = await sharp(decodable, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')

@@ -314,6 +314,38 @@ describe('deflated storages (re-zipped checkpoints)', () => {
     );
   });
 
+  it('bounds the inflating work of views that each re-inflate one large deflated storage', async () => {
+    const MiB = 32;
+    const numel = (MiB << 20) / 4;
+    // Ten one-element views at the end of a 32 MiB zero storage: each read inflates all of it.
+    const views: TensorView[] = Array.from({ length: 10 }, (_, i) => ({
+      name: `v${i}`,
+      dtype: 'F32' as const,
+      key: '0',
+      storageNumel: numel,
+      offset: numel - 1 - i,
+      shape: [1],
+    }));
+    writeRawZip(at('views.pt'), [
+      pkl(views),
+      { name: 'archive/data/0', data: deflatedZeros(MiB), method: 8, size: MiB << 20, crc: 0 },
+    ]);
+    expect(statSync(at('views.pt')).size).toBeLessThan(1 << 20);
+    const ckpt = await TorchCheckpoint.open(at('views.pt'));
+    try {
+      // budget: 2 x (32 MiB storage + 40 tensor bytes) + 64 MiB: four whole inflations and no more
+      for (let i = 0; i < 4; i++) await ckpt.read(`v${i}`);
+      expect(ckpt.inflatedBytes).toBeGreaterThan(3 * (MiB << 20));
+      await expect(ckpt.read('v4')).rejects.toThrow(
+        /reading 'v4' would inflate \d+ more bytes of deflated storage 'archive\/data\/0' \(\d+ inflated so far\), over the \d+-byte budget/,
+      );
+      expect(ckpt.inflatedBytes).toBeLessThanOrEqual(4 * (MiB << 20) + 160);
+    } finally {
+      await ckpt.close();
+    }
+    await expect(loadCheckpoint(at('views.pt'))).rejects.toThrow(/over the \d+-byte budget for this checkpoint/);
+  });
+
   it('reads ranges of a large deflated storage, checks its CRC, and refuses one that inflates past its size', async () => {
     const n = 3 << 18; // 3 MiB of F32: past the one-call path
     const values = Float32Array.from({ length: n }, (_, i) => i);

@@ -59,6 +59,8 @@ const LFH_SIG = 0x04034b50;
 const MAX_CENTRAL_DIRECTORY = 64 << 20;
 /** Node's largest Buffer. */
 const MAX_TENSOR_BYTES = 2 ** 32;
+/** Inflating work allowed on top of twice the checkpoint's tensor and deflated-storage bytes. */
+const INFLATE_WORK_SLACK = 64 << 20;
 /** Compressed bytes read from the file at a time while a deflated entry is inflated. */
 const INFLATE_READ_CHUNK = 1 << 20;
 
@@ -375,7 +377,17 @@ export class TorchCheckpoint implements WeightSource {
     readonly skipped: ReadonlyMap<string, string>,
     readonly metadata: Readonly<Record<string, string>>,
     private readonly verifyCrc: boolean,
+    /** The bytes that reads of deflated storages may inflate in all (each read inflates from the start). */
+    private readonly inflateBudget: number,
   ) {}
+
+  /** The bytes inflated so far by reads of deflated storages. */
+  private inflateWork = 0;
+
+  /** The bytes the reads so far have inflated (deflated storages are inflated from their start for each read). */
+  get inflatedBytes(): number {
+    return this.inflateWork;
+  }
 
   get path(): string {
     return this.zip.path;
@@ -490,7 +502,8 @@ export class TorchCheckpoint implements WeightSource {
     // Views are copied to contiguous tensors, and a stride-0 view (expand) of a small storage can claim
     // any size: bound each tensor by what a Buffer can hold, and all of them by the file's own size.
     // A deflated storage is inflated (streamed) for each read: its size counts too, so a small file
-    // cannot claim gigabytes of zeros.
+    // cannot claim gigabytes of zeros. Each read inflates its storage again from the start, so the
+    // inflating work of all reads is bounded as well (see inflateBudget).
     let total = 0;
     const inflated = new Set<string>();
     for (const [name, t] of tensors) {
@@ -535,7 +548,10 @@ export class TorchCheckpoint implements WeightSource {
         }
       }
     }
-    return new TorchCheckpoint(zip, prefix, tensors, root, skipped, metadata, opts.verifyCrc ?? false);
+    // Reading every tensor (twice over) inflates each deflated storage at most a few times: a few
+    // hundred views near the end of one large zero storage would otherwise inflate it for each view.
+    const inflateBudget = 2 * total + INFLATE_WORK_SLACK;
+    return new TorchCheckpoint(zip, prefix, tensors, root, skipped, metadata, opts.verifyCrc ?? false, inflateBudget);
   }
 
   names(): string[] {
@@ -557,13 +573,17 @@ export class TorchCheckpoint implements WeightSource {
     const size = DTYPE_SIZE[info.dtype];
     const n = numelOf(info.shape);
     const entryName = `${this.prefix}data/${ref.storage.key}`;
+    const entry = this.zip.entry(entryName)!;
     let data: Uint8Array;
     if (n === 0) data = new Uint8Array(0);
     else if (isContiguous(ref.shape, ref.stride)) {
-      const whole = ref.storageOffset === 0 && n * size === this.zip.entry(entryName)!.size;
-      data = await this.zip.read(entryName, ref.storageOffset * size, n * size, { verifyCrc: this.verifyCrc && whole });
+      const whole = ref.storageOffset === 0 && n * size === entry.size;
+      const verifyCrc = this.verifyCrc && whole;
+      this.chargeInflate(name, entry, verifyCrc ? entry.size : (ref.storageOffset + n) * size);
+      data = await this.zip.read(entryName, ref.storageOffset * size, n * size, { verifyCrc });
     } else {
       const span = maxIndex(ref) + 1 - ref.storageOffset;
+      this.chargeInflate(name, entry, (ref.storageOffset + span) * size);
       const src = await this.zip.read(entryName, ref.storageOffset * size, span * size);
       data = gather(src, ref.shape, ref.stride, size);
     }
@@ -573,6 +593,23 @@ export class TorchCheckpoint implements WeightSource {
 
   async close(): Promise<void> {
     await this.zip.close();
+  }
+
+  /**
+   * Counts the bytes a read of a deflated storage inflates (from the entry's start to the end of the
+   * range: `end`), before it starts, and refuses the read once all reads together pass the budget.
+   */
+  private chargeInflate(name: string, entry: ZipEntry, end: number): void {
+    if (entry.method === 0) return;
+    const work = entry.size <= 1 << 20 && entry.compressedSize <= 1 << 20 ? entry.size : end;
+    if (this.inflateWork + work > this.inflateBudget) {
+      throw new Error(
+        `${this.path}: reading '${name}' would inflate ${work} more bytes of deflated storage '${entry.name}' ` +
+          `(${this.inflateWork} inflated so far), over the ${this.inflateBudget}-byte budget for this checkpoint: ` +
+          `its tensors read the same deflated storages over and over (re-zip it without compression)`,
+      );
+    }
+    this.inflateWork += work;
   }
 
   private entry(name: string): TensorEntry {

@@ -6,9 +6,22 @@
 // once verified); a file with a record whose size no longer matches shows no verification until
 // `verify` has re-hashed it. Hashing runs in a worker thread.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream, existsSync } from 'node:fs';
+import {
+  copyFile,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, extname, isAbsolute, join, posix, resolve, sep, win32 } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { StudioError } from '../../../shared/api.js';
 import { builtinCatalog, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
@@ -415,18 +428,21 @@ export class ModelManager {
     // Links are followed only as far as they stay inside: one leading out (or nowhere) gets the
     // same answer whatever is at the other end.
     const realDir = await realpath(dir).catch(() => dir);
+    /** The real path of `p` when it is inside the imports folder, else null. */
     const inside = async (p: string) => {
       const real = await realpath(p).catch(() => null);
-      return real !== null && real.startsWith(realDir + sep);
+      return real !== null && real.startsWith(realDir + sep) ? real : null;
     };
     const outside = () =>
       new StudioError(
         'BadRequest',
         `"${name}" in the imports folder is (or holds) a link that leads outside it; only files inside the imports folder can be imported. ${where}`,
       );
-    if (!(await inside(src))) throw outside();
+    if ((await inside(src)) === null) throw outside();
     return this.importFrom(e, src, as, async (from) => {
-      if (!(await inside(from))) throw outside();
+      const real = await inside(from);
+      if (real === null) throw outside();
+      return real;
     });
   }
 
@@ -445,13 +461,14 @@ export class ModelManager {
   /**
    * Copies a file or folder into the model's folder, hashing each file (and checking it against the
    * catalog's SHA-256 where there is one). A folder is matched by the catalog's file names (or their
-   * base names); a single file by its name, its extension, or `as`. `check` vets each file first.
+   * base names); a single file by its name, its extension, or `as`. `check` vets each file first and
+   * gives its real path, which is what is then copied (copyChecked), never `from` again.
    */
   private async importFrom(
     e: CatalogEntry,
     src: string,
     as: string | undefined,
-    check?: (from: string) => Promise<void>,
+    check?: (from: string) => Promise<string>,
   ): Promise<ModelImportReport> {
     const id = e.id;
     if (this.pulls.has(id))
@@ -485,14 +502,17 @@ export class ModelManager {
       pairs.push({ file: matchFile(e, src, as), from: src });
     } else throw new StudioError('BadRequest', `${src} is neither a file nor a folder.`);
 
-    if (check) for (const { from } of pairs) await check(from);
+    const reals = new Map<string, string>();
+    if (check) for (const { from } of pairs) reals.set(from, await check(from));
     const imported: ModelImportReport['imported'] = [];
     for (const { file, from } of pairs) {
       const dest = this.filePath(id, file.name);
       await mkdir(resolve(dest, '..'), { recursive: true });
       const tmp = `${dest}.import-${process.pid}.tmp`;
       try {
-        await copyFile(from, tmp);
+        const real = reals.get(from);
+        if (check && real !== undefined) await copyChecked(from, real, tmp, check);
+        else await copyFile(from, tmp);
         const { sha256, bytes } = await hashFile(tmp);
         if (file.sha256 && sha256 !== file.sha256)
           throw new StudioError(
@@ -707,4 +727,40 @@ function pullError(e: CatalogEntry, err: unknown): StudioError {
   }
   if (err instanceof StudioError) return err;
   return new StudioError('DownloadFailed', `Could not download ${e.id}: ${(err as Error).message}`);
+}
+
+/**
+ * Copies the file at `real` (the real path `check` gave for `from`) to `to` without following links a
+ * second time: the last component is opened with O_NOFOLLOW, and the opened file must still be what
+ * `check` finds at `real` (same device and inode), so swapping a link or a parent folder between the
+ * check and the copy cannot make it read a file outside.
+ */
+async function copyChecked(
+  from: string,
+  real: string,
+  to: string,
+  check: (p: string) => Promise<string>,
+): Promise<void> {
+  const changed = () =>
+    new StudioError(
+      'BadRequest',
+      `${from} changed while it was being imported; nothing was imported for it. Try again.`,
+    );
+  // O_NONBLOCK: a FIFO put in the imports folder is refused below rather than waited on.
+  const flags = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0) | (fsConstants.O_NONBLOCK ?? 0);
+  const fh = await open(real, flags).catch(async () => {
+    await check(real); // a link that now leads outside gets the same answer as before
+    throw changed();
+  });
+  try {
+    const opened = await fh.stat();
+    const again = await check(real);
+    const there = await stat(again);
+    if (!opened.isFile())
+      throw new StudioError('BadRequest', `${from} is not a regular file; nothing was imported for it.`);
+    if (again !== real || there.dev !== opened.dev || there.ino !== opened.ino) throw changed();
+    await pipeline(fh.createReadStream({ start: 0, autoClose: false }), createWriteStream(to));
+  } finally {
+    await fh.close();
+  }
 }

@@ -2,7 +2,17 @@
 // downloaded holds <dir>/studio.lock, its pid); a lock whose process is gone (killed, crashed)
 // is stale and taken over. registerOpen (below): which processes have a data folder open, so
 // the open-time sweep runs only when no other one has.
-import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const LOCK_FILE = 'studio.lock';
@@ -77,15 +87,75 @@ export function acquireFolderLock(dataDir: string): FolderLock {
 // registration belongs to a process that is gone (those files are stale and removed). The sweep
 // itself is done under locks/sweep.lock, and an opener that finds a live sweeper waits for it to
 // finish before it returns, so nothing is written while a sweep runs.
+//
+// Telling a live holder from a leftover whose pid was reused (a crash, then a reboot or just
+// a busy machine hands the pid to another program):
+//  - Both files hold `<pid> <identity>`. The identity is the process's start time where it can
+//    be read cheaply: on Linux `<boot id>/<start time in clock ticks>` from
+//    /proc/sys/kernel/random/boot_id and field 22 of /proc/<pid>/stat. A file whose pid is
+//    alive but whose identity differs from that process's (or is missing) was left by another
+//    process that had the pid: it is stale. Where no identity can be read (macOS, Windows) the
+//    pid alone decides, as before.
+//  - The sweeper also touches locks/sweep.lock every SWEEP_HEARTBEAT_MS while it sweeps (an
+//    unref'd timer), and a sweep lock not touched for SWEEP_STALE_MS is stale whatever its pid
+//    says, on every platform. An opener waits for a live sweep at most SWEEP_WAIT_MS, then
+//    fails with FolderBusyError naming the file (to delete if no other studio is running), so a
+//    leftover lock can never hold an open up for long.
 
 export const LOCKS_DIR = 'locks';
-const SWEEP_LOCK = 'sweep.lock';
+export const SWEEP_LOCK = 'sweep.lock';
+/** How often a sweeper touches its sweep lock. */
+export const SWEEP_HEARTBEAT_MS = 5_000;
+/** A sweep lock not touched for this long is stale, whatever its pid says. */
+export const SWEEP_STALE_MS = 30_000;
+/** How long an open waits for another process's sweep before it fails with FolderBusyError. */
+export const SWEEP_WAIT_MS = 40_000;
 const REG_RE = /^(\d+)\.pid$/;
 
-/** How many opens this process has per data folder (a second open in one process must not sweep either). */
+/** How many opens this process has per data folder (by its real path; a second open in one process must not sweep either). */
 const openHere = new Map<string, number>();
 /** Sweep lock files this process holds right now (one naming our pid that is not here is from an earlier process). */
 const sweepingHere = new Set<string>();
+
+let bootId: string | null | undefined;
+/**
+ * The start identity of process `pid` (see above): `<boot id>/<start ticks>` on Linux; null
+ * where it cannot be read (another platform, or the process is gone).
+ */
+export function processIdentity(pid: number): string | null {
+  if (process.platform !== 'linux' || !Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    bootId = null;
+  }
+  if (!bootId) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so count from the last ')'.
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return start && /^\d+$/.test(start) ? `${bootId}/${start}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What this process writes into its registration and sweep lock. */
+function ownRecord(): string {
+  const id = processIdentity(process.pid);
+  return id ? `${process.pid} ${id}\n` : `${process.pid}\n`;
+}
+
+/** Whether the process a lock file's text names is alive and is the process that wrote it. */
+function recordAlive(text: string): { pid: number; alive: boolean } {
+  const [pidText = '', recorded = null] = text.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!/^\d+$/.test(pidText) || !pidAlive(pid)) return { pid, alive: false };
+  const current = processIdentity(pid);
+  // Where identities can be read, the pid must still belong to the process that wrote the file.
+  if (current !== null && recorded !== current) return { pid, alive: false };
+  return { pid, alive: true };
+}
 
 function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -111,6 +181,13 @@ export interface OpenRegistration {
   release(): void;
 }
 
+export interface RegisterOptions {
+  /** How long to wait for another process's sweep (SWEEP_WAIT_MS unless given). */
+  waitMs?: number;
+  /** How often our sweep touches its lock (SWEEP_HEARTBEAT_MS unless given; tests shorten it). */
+  heartbeatMs?: number;
+}
+
 /** Another process is sweeping the data folder and did not finish within the wait. */
 export class FolderBusyError extends Error {
   override name = 'FolderBusyError';
@@ -120,19 +197,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The pid of the live process sweeping (holding `file`), or null when none; a lock left by a
- * process that is gone (or by an earlier process that had our pid) is removed. A file just
- * created and not yet written counts as held, unless it stays empty for seconds.
+ * process that is gone, by another process that had its pid (or an earlier one that had ours),
+ * or not touched for SWEEP_STALE_MS, is removed. A file just created and not yet written counts
+ * as held, unless it stays empty for seconds.
  */
 function sweepHolder(file: string, emptyReads = { n: 0 }): number | null {
   let text: string;
+  let mtime: number;
   try {
     text = readFileSync(file, 'utf8').trim();
+    mtime = statSync(file).mtimeMs;
   } catch {
     return null;
   }
-  const pid = Number(text);
-  if (text === '' && ++emptyReads.n < 20) return -1;
-  if (pid === process.pid ? !sweepingHere.has(file) : !pidAlive(pid)) {
+  const stale = Date.now() - mtime > SWEEP_STALE_MS;
+  if (text === '' && !stale && ++emptyReads.n < 20) return -1;
+  const { pid, alive } = recordAlive(text);
+  if (stale || (pid === process.pid ? !sweepingHere.has(file) : !alive)) {
     rmSync(file, { force: true });
     return null;
   }
@@ -153,22 +234,32 @@ function otherLiveRegistrations(dir: string): number[] {
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid) continue;
-    if (pidAlive(pid)) out.push(pid);
-    else rmSync(join(dir, name), { force: true }); // its process is gone (killed, crashed)
+    let text: string;
+    try {
+      text = readFileSync(join(dir, name), 'utf8');
+    } catch {
+      continue; // removed meanwhile
+    }
+    // A file just created and not yet written: its name is all there is to go by.
+    if (text.trim() === '' ? pidAlive(pid) : recordAlive(text).alive) out.push(pid);
+    else rmSync(join(dir, name), { force: true }); // its process is gone (killed, crashed), or the pid was reused
   }
   return out;
 }
 
 /**
  * Registers this process as having `dataDir` open, waiting first for a sweep another process is
- * running to finish (up to `waitMs`; then it fails, saying which process is sweeping).
+ * running to finish (up to `waitMs`; then it fails, naming the lock file and the process).
  */
-export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promise<OpenRegistration> {
+export async function registerOpen(dataDir: string, opts: RegisterOptions = {}): Promise<OpenRegistration> {
+  const waitMs = opts.waitMs ?? SWEEP_WAIT_MS;
+  const heartbeatMs = opts.heartbeatMs ?? SWEEP_HEARTBEAT_MS;
   const dir = join(dataDir, LOCKS_DIR);
   mkdirSync(dir, { recursive: true });
-  const key = resolve(dataDir);
+  // One counter per folder, however its path is spelt (a symlink, a relative path).
+  const key = realpathSync(resolve(dataDir));
   const own = join(dir, `${process.pid}.pid`);
-  writeFileSync(own, `${process.pid}\n`);
+  writeFileSync(own, ownRecord());
   openHere.set(key, (openHere.get(key) ?? 0) + 1);
   let released = false;
   const release = () => {
@@ -189,8 +280,9 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
       if (pid === null || pid === process.pid) break; // none, or ours: it never overlaps an import here
       if (waited >= waitMs)
         throw new FolderBusyError(
-          `Another Foundation Studio process${pid > 0 ? ` (pid ${pid})` : ''} is still checking the data folder ${dataDir}. ` +
-            'Wait for it to finish, then try again.',
+          `Another Foundation Studio process${pid > 0 ? ` (pid ${pid})` : ''} is still checking the data folder ${dataDir} ` +
+            `(it holds ${LOCKS_DIR}/${SWEEP_LOCK}). Wait for it to finish, then try again. If no other Foundation Studio ` +
+            `is running, the lock is left over: delete ${join(dir, SWEEP_LOCK)} and try again.`,
         );
       await sleep(100);
     }
@@ -208,7 +300,7 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
       const sweepFile = join(dir, SWEEP_LOCK);
       for (let attempt = 0; ; attempt++) {
         try {
-          writeFileSync(sweepFile, `${process.pid}\n`, { flag: 'wx' });
+          writeFileSync(sweepFile, ownRecord(), { flag: 'wx' });
           break;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -218,6 +310,16 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
         }
       }
       sweepingHere.add(sweepFile);
+      // The heartbeat: a sweep lock not touched for SWEEP_STALE_MS is taken for a leftover.
+      const heartbeat = setInterval(() => {
+        const now = new Date();
+        try {
+          utimesSync(sweepFile, now, now);
+        } catch {
+          /* removed by hand: nothing to keep fresh */
+        }
+      }, heartbeatMs);
+      heartbeat.unref();
       try {
         // Checked after taking the sweep lock: a process registering from now on waits for us.
         const live = otherLiveRegistrations(dir);
@@ -229,6 +331,7 @@ export async function registerOpen(dataDir: string, waitMs = 10 * 60_000): Promi
           );
         return await fn();
       } finally {
+        clearInterval(heartbeat);
         sweepingHere.delete(sweepFile);
         rmSync(sweepFile, { force: true });
       }

@@ -49,25 +49,6 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
     }
   };
 
-  // Trash older than TRASH_DAYS is emptied for good.
-  for (const token of history.trashTokensBefore(cutoff)) {
-    for (const a of history.purge(token)) await removeAssetFiles(a, token);
-    await files.removeTrash(token);
-    report.trashPurged++;
-  }
-  // Trash folders no row points at (a purge cut short, or a history.db restored from before
-  // the delete) go once they are as old as the trash keeps anything; orphan folders too.
-  const tokensOnDisk: string[] = [];
-  for (const token of await files.trashTokensOnDisk()) {
-    if (!history.tokenExists(token) && !(trashTokenTime(token) >= cutoff)) await files.removeTrash(token);
-    else tokensOnDisk.push(token);
-  }
-  const orphanFolders: string[] = [];
-  for (const o of await files.orphanFoldersOnDisk()) {
-    if (o.time < cutoff) await files.removeOrphanFolder(o.name);
-    else orphanFolders.push(o.name);
-  }
-
   // An unreadable assets/ or thumbs/ must not pass for an empty one: then nothing is moved.
   let assetFiles: { sha256: string; rel: string }[];
   let thumbFiles: { sha256: string; rel: string }[];
@@ -109,8 +90,11 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
   }
 
   // Where a live image's file may be instead: a delete/undo cut short leaves it in trash/<token>/,
-  // an earlier sweep against an older history.db in trash/orphans-<time>/.
-  const elsewhere = [...tokensOnDisk, ...orphanFolders];
+  // an earlier sweep against an older history.db in trash/orphans-<time>/, and a history.db
+  // restored from a backup can make live again what was deleted (its token then unknown). Every
+  // such folder is searched, however old, BEFORE anything old is emptied below: a live row's
+  // only file must never go with the trash it sat in.
+  const elsewhere = [...(await files.trashTokensOnDisk()), ...(await files.orphanFoldersOnDisk()).map((o) => o.name)];
   for (const a of rows.values()) {
     if (!history.isAssetLive(a.sha256)) continue; // trashed: its files are in trash/<token>/
     if (!onDisk.has(a.path)) {
@@ -142,5 +126,17 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
       }
     }
   }
+  // Only now, with every live file back in place, is old trash emptied for good: the rows
+  // trashed more than TRASH_DAYS ago with their files, then the trash folders no row points at
+  // (a purge cut short, or a history.db restored from before the delete) and the orphan
+  // folders, once they are as old as the trash keeps anything.
+  for (const token of history.trashTokensBefore(cutoff)) {
+    for (const a of history.purge(token)) await removeAssetFiles(a, token);
+    await files.removeTrash(token);
+    report.trashPurged++;
+  }
+  for (const token of await files.trashTokensOnDisk())
+    if (!history.tokenExists(token) && !(trashTokenTime(token) >= cutoff)) await files.removeTrash(token);
+  for (const o of await files.orphanFoldersOnDisk()) if (o.time < cutoff) await files.removeOrphanFolder(o.name);
   return report;
 }

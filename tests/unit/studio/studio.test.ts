@@ -9,6 +9,9 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +21,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { apiCalls, apiEvents, type EventName, type EventPayload } from '../../../src/shared/api.js';
 import { History } from '../../../src/main/studio/history.js';
 import { openStudio, type StudioService } from '../../../src/main/studio/index.js';
-import { registerOpen } from '../../../src/main/studio/lock.js';
+import {
+  FolderBusyError,
+  processIdentity,
+  registerOpen,
+  SWEEP_STALE_MS,
+  SWEEP_WAIT_MS,
+} from '../../../src/main/studio/lock.js';
 import { readImageMetadata, readTextChunks } from '../../../src/main/studio/pngmeta.js';
 import {
   A1111_SAMPLE,
@@ -47,6 +56,29 @@ async function call<K extends keyof typeof apiCalls>(s: StudioService, name: K, 
   const parsed = apiCalls[name].args.parse(args);
   const result = await (s.handlers[name] as (a: unknown) => Promise<unknown>)(parsed);
   return apiCalls[name].result.parse(result) as Awaited<ReturnType<StudioService['handlers'][K]>>;
+}
+
+/** What a live process `pid` would have written into a registration or sweep lock. */
+const liveRecord = (pid: number) => `${pid} ${processIdentity(pid) ?? ''}\n`;
+
+/** Spawns a tsx child script from this folder and resolves once it has printed `line`. */
+function spawnChild(script: string, args: string[], line: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, script), ...args], {
+    cwd: join(__dirname, '../../..'),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((done) => child.on('exit', done));
+  const ready = new Promise<void>((done, fail) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.split('\n').includes(line)) done();
+    });
+    void exited.then((code) => fail(new Error(`child exited (${code}) before "${line}": ${out} ${stderr}`)));
+  });
+  return { child, ready, exited, output: () => out };
 }
 
 function record<K extends EventName>(s: StudioService, name: K): EventPayload<K>[] {
@@ -394,7 +426,7 @@ describe('open-time repairs', () => {
     mkdirSync(join(dir, 'assets', 'ee'), { recursive: true });
     writeFileSync(orphan, 'being written by the other process');
     // A live process (our parent) has the folder open: no sweep.
-    writeFileSync(join(dir, 'locks', `${process.ppid}.pid`), `${process.ppid}\n`);
+    writeFileSync(join(dir, 'locks', `${process.ppid}.pid`), liveRecord(process.ppid));
     let s = await openStudio({ dataDir: dir });
     expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
     expect(existsSync(orphan)).toBe(true);
@@ -457,22 +489,120 @@ describe('open-time repairs', () => {
     await s.close();
   });
 
-  it('waits for a sweep another live process is running; a dead sweeper is taken over', async () => {
+  it('waits for a sweep another live process is running, and opens once it has finished', async () => {
     const dir = newDir();
+    // The child holds locks/sweep.lock for a good second, then writes `swept` and lets go.
+    const c = spawnChild('sweep-child.ts', [dir, '1500'], 'sweeping');
+    try {
+      await c.ready;
+      expect(readdirSync(join(dir, 'locks'))).toContain('sweep.lock');
+      const s = await openStudio({ dataDir: dir });
+      // Only returned once the child's sweep was over (an open that did not wait returns before).
+      expect(existsSync(join(dir, 'swept'))).toBe(true);
+      expect(readdirSync(join(dir, 'locks'))).not.toContain('sweep.lock');
+      await s.close();
+    } finally {
+      expect(await c.exited).toBe(0);
+    }
+    expect(c.output()).toContain('done');
+  });
+
+  it('waits for a live sweeper under a minute, then names the lock to delete; a stale one is taken over', async () => {
+    expect(SWEEP_WAIT_MS).toBeLessThan(60_000);
+    expect(SWEEP_WAIT_MS).toBeGreaterThan(SWEEP_STALE_MS); // a leftover lock ages out before the wait ends
+    const dir = newDir();
+    const lock = join(dir, 'locks', 'sweep.lock');
     mkdirSync(join(dir, 'locks'), { recursive: true });
-    writeFileSync(join(dir, 'locks', 'sweep.lock'), `${process.ppid}\n`);
-    await expect(registerOpen(dir, 0)).rejects.toThrow(
-      new RegExp(`Another Foundation Studio process \\(pid ${process.ppid}\\) is still checking`),
+    writeFileSync(lock, liveRecord(process.ppid)); // a live process, sweeping right now
+    const err = await registerOpen(dir, { waitMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FolderBusyError);
+    expect((err as Error).message).toMatch(new RegExp(`process \\(pid ${process.ppid}\\) is still checking`));
+    expect((err as Error).message).toContain('locks/sweep.lock');
+    expect((err as Error).message).toContain(
+      `If no other Foundation Studio is running, the lock is left over: delete ${lock}`,
     );
     expect(readdirSync(join(dir, 'locks'))).toEqual(['sweep.lock']); // our registration did not stay
+
+    // Not touched for longer than a sweeper's heartbeat allows: stale, whatever its pid says.
+    const old = new Date(Date.now() - SWEEP_STALE_MS - 5_000);
+    utimesSync(lock, old, old);
+    (await registerOpen(dir, { waitMs: 0 })).release(); // no wait at all
+    expect(readdirSync(join(dir, 'locks'))).toEqual([]);
+
     for (const stale of [spawnSync(process.execPath, ['-e', '0']).pid!, process.pid]) {
       // A process that is gone, or an earlier process that had our pid, left it.
-      writeFileSync(join(dir, 'locks', 'sweep.lock'), `${stale}\n`);
+      writeFileSync(lock, `${stale}\n`);
       const s = await openStudio({ dataDir: dir });
       expect(s.openReport.sweep).toBe('done');
       await s.close();
       expect(readdirSync(join(dir, 'locks'))).toEqual([]);
     }
+  });
+
+  it('keeps its sweep lock fresh while it sweeps', async () => {
+    const dir = newDir();
+    const lock = join(dir, 'locks', 'sweep.lock');
+    const reg = await registerOpen(dir, { heartbeatMs: 50 });
+    const refreshed = await reg.sweep(
+      async () => {
+        const old = new Date(Date.now() - 10 * 60_000);
+        utimesSync(lock, old, old);
+        for (let i = 0; i < 100 && statSync(lock).mtimeMs < Date.now() - 5 * 60_000; i++)
+          await new Promise((r) => setTimeout(r, 50));
+        return statSync(lock).mtimeMs > Date.now() - 5 * 60_000;
+      },
+      () => false,
+    );
+    reg.release();
+    expect(refreshed).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'takes a lock or registration whose pid now belongs to another process for a leftover',
+    async () => {
+      const me = processIdentity(process.pid);
+      expect(me).toMatch(/^[0-9a-f-]+\/\d+$/);
+      expect(processIdentity(process.pid)).toBe(me);
+      expect(processIdentity(spawnSync(process.execPath, ['-e', '0']).pid!)).toBeNull();
+      const dir = newDir();
+      mkdirSync(join(dir, 'locks'), { recursive: true });
+      const lock = join(dir, 'locks', 'sweep.lock');
+      // Left by a process that crashed; after a reboot the pid went to init, or to our parent.
+      for (const text of ['1\n', `${process.ppid}\n`, `${process.ppid} ${me}\n`]) {
+        writeFileSync(lock, text); // just written: not stale by its age
+        (await registerOpen(dir, { waitMs: 0 })).release(); // no wait at all
+        expect(readdirSync(join(dir, 'locks'))).toEqual([]);
+      }
+      // The same for an open registration: the pid is alive, but it is not the studio that wrote it.
+      const reg = join(dir, 'locks', `${process.ppid}.pid`);
+      writeFileSync(reg, `${process.ppid} ${me}\n`);
+      let s = await openStudio({ dataDir: dir });
+      expect(s.openReport.sweep).toBe('done');
+      await s.close();
+      expect(existsSync(reg)).toBe(false);
+      writeFileSync(reg, liveRecord(process.ppid)); // and the real one is still respected
+      s = await openStudio({ dataDir: dir });
+      expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
+      await s.close();
+      expect(existsSync(reg)).toBe(true);
+    },
+  );
+
+  it('counts opens of one folder in this process by its real path (a symlink is the same folder)', async () => {
+    const dir = newDir();
+    const link = `${dir}-link`;
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(dir, link, 'dir');
+    const own = join(dir, 'locks', `${process.pid}.pid`);
+    const first = await openStudio({ dataDir: dir });
+    expect(first.openReport.sweep).toBe('done');
+    const second = await openStudio({ dataDir: link });
+    expect(second.openReport.sweep).toEqual({ skipped: expect.stringContaining('this process') });
+    await second.close();
+    expect(existsSync(own)).toBe(true); // the first open still has the folder open
+    await first.close();
+    expect(existsSync(own)).toBe(false);
   });
 
   it('sweeps temp files, moves orphans to the trash, rebuilds thumbnails, keeps rows whose file is gone', async () => {
@@ -630,5 +760,63 @@ describe('open-time repairs', () => {
     }
     await (await openStudio({ dataDir: dir })).close();
     expect(readdirSync(join(dir, 'trash')).sort()).toEqual([newOrphans, newToken].sort());
+  });
+
+  it('takes the only file of a live image back from old trash before emptying it (a history.db restored from before the delete)', async () => {
+    const day = 24 * 3600 * 1000;
+    const dir = newDir();
+    let s = await openStudio({ dataDir: dir });
+    const a = (await call(s, 'importImages', { files: [{ name: 'a.png', data: await makePng({ seed: 820 }) }] }))
+      .imported[0]!;
+    const aFile = (await s.assetFile(a.sha256, 'file'))!.path;
+    const aBytes = readFileSync(aFile);
+    await s.close();
+    const backup = join(dir, '..', `${relative(root, dir)}-backup.db`);
+    copyFileSync(join(dir, 'history.db'), backup);
+    s = await openStudio({ dataDir: dir });
+    const { undoToken } = await call(s, 'deleteItems', { ids: [a.id] });
+    await s.close();
+    // The delete was long ago: its trash folder is older than the trash keeps anything.
+    const oldToken = `${(Date.now() - 35 * day).toString(36)}-${undoToken.split('-')[1]}`;
+    renameSync(join(dir, 'trash', undoToken), join(dir, 'trash', oldToken));
+    copyFileSync(backup, join(dir, 'history.db')); // the user restores the database from before the delete
+
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ sweep: 'done', restoredFromTrash: 1, missingFiles: [] });
+    expect(readFileSync((await s.assetFile(a.sha256, 'file'))!.path)).toEqual(aBytes);
+    expect(await s.assetFile(a.sha256, 'thumb')).not.toBeNull();
+    expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([a.id]);
+    await s.close();
+    expect(existsSync(join(dir, 'trash', oldToken))).toBe(false); // emptied once nothing live was left in it
+  });
+
+  it('takes the only file of a live image back from an old orphans folder before emptying it (a newer history.db put back)', async () => {
+    const day = 24 * 3600 * 1000;
+    const dir = newDir();
+    await (await openStudio({ dataDir: dir })).close();
+    const backup = join(dir, '..', `${relative(root, dir)}-backup.db`);
+    copyFileSync(join(dir, 'history.db'), backup);
+    let s = await openStudio({ dataDir: dir });
+    const a = (await call(s, 'importImages', { files: [{ name: 'a.png', data: await makePng({ seed: 821 }) }] }))
+      .imported[0]!;
+    const aBytes = readFileSync((await s.assetFile(a.sha256, 'file'))!.path);
+    await s.close();
+    copyFileSync(join(dir, 'history.db'), `${backup}.newer`);
+    copyFileSync(backup, join(dir, 'history.db')); // an older database: A's files go to trash/orphans-*
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ orphanFilesMoved: 1, orphanThumbsMoved: 1 });
+    const orphans = s.openReport.orphansFolder!.split('/')[1]!;
+    await s.close();
+    // ...long ago; only now is the newer database put back.
+    const oldOrphans = `orphans-${Date.now() - 35 * day}`;
+    renameSync(join(dir, 'trash', orphans), join(dir, 'trash', oldOrphans));
+    copyFileSync(`${backup}.newer`, join(dir, 'history.db'));
+
+    s = await openStudio({ dataDir: dir });
+    expect(s.openReport).toMatchObject({ sweep: 'done', restoredFromTrash: 1, missingFiles: [], thumbsRebuilt: 0 });
+    expect(readFileSync((await s.assetFile(a.sha256, 'file'))!.path)).toEqual(aBytes);
+    expect(await s.assetFile(a.sha256, 'thumb')).not.toBeNull();
+    await s.close();
+    expect(existsSync(join(dir, 'trash', oldOrphans))).toBe(false);
   });
 });

@@ -2,18 +2,28 @@
 //
 // Builds a temp data folder with N runs (default 10,000): 48 real images go through the real
 // import path, then N rows are bulk-inserted with distinct hashes and varied prompt text that
-// point at those files (rows are what the queries touch; sharing files keeps setup short).
+// point at those originals (rows are what the queries touch; sharing originals keeps setup short).
+// Each row gets its own thumbnail file (a copy of its original's, named by the row's hash), as a
+// real library has one per image: the thumbnails pages read and serve are N distinct files.
 // Measures, through the same handlers the transports call:
 //   - FTS search latency (p50/p95) over ~200 varied queries, with a LIKE scan of the same
 //     words as an in-run reference (the ratio is what to compare across machines);
 //   - the first gallery page of 100 thumbnails: query + 100 assetFile lookups + file reads;
+//   - the same page as a browser gets it from `fstudio serve` (src/main/server): POST
+//     /api/galleryQuery, then GET of the 100 /asset/thumb/<sha256> URLs over 6 keep-alive
+//     connections (a browser's limit per host) from a worker thread (the browser is another
+//     process), alternating with the in-process page; the ratio of the two is the figure;
 //   - open time with N rows (the crash-recovery sweep included).
 // Prints a table and writes bench-results/gallery.json.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isMainThread, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import { startServer } from '../src/main/server/index.js';
 import { History } from '../src/main/studio/history.js';
 import { DB_FILE, openStudio } from '../src/main/studio/index.js';
 import { makePng } from '../tests/fixtures/images.js';
@@ -143,6 +153,100 @@ const pct = (xs: number[], p: number) => {
 };
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
+/** One HTTP request on `agent`; resolves with the status, content type and whole body. */
+function httpCall(
+  agent: Agent,
+  base: URL,
+  method: 'GET' | 'POST',
+  path: string,
+  token: string,
+  body?: string,
+): Promise<{ status: number; type: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+    }
+    const req = request({ agent, host: base.hostname, port: base.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          type: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks),
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface ClientSetup {
+  url: string;
+  token: string;
+  concurrency: number;
+  /** The galleryQuery request body, {"args": {...}}. */
+  body: string;
+}
+interface HttpPage {
+  total: number;
+  query: number;
+  responses: number;
+  distinct: number;
+  bytes: number;
+}
+
+/** One first page as the browser UI loads it: the query, then its thumbnails, `concurrency` at a time. */
+async function httpPageOnce(agent: Agent, base: URL, c: ClientSetup): Promise<HttpPage> {
+  const t = performance.now();
+  const q = await httpCall(agent, base, 'POST', '/api/galleryQuery', c.token, c.body);
+  const tq = performance.now() - t;
+  if (q.status !== 200) throw new Error(`galleryQuery over HTTP: ${q.status} ${q.body.toString('utf8')}`);
+  const reply = JSON.parse(q.body.toString('utf8')) as { ok: boolean; result: { items: { sha256: string }[] } };
+  const shas = reply.result.items.map((it) => it.sha256);
+  if (!reply.ok || shas.length !== 100) throw new Error(`galleryQuery over HTTP gave ${shas.length} items`);
+  const sizes: number[] = [];
+  let next = 0;
+  const connection = async () => {
+    while (next < shas.length) {
+      const k = next++;
+      const r = await httpCall(agent, base, 'GET', `/asset/thumb/${shas[k]!}`, c.token);
+      if (r.status !== 200 || r.type !== 'image/webp' || r.body.length === 0)
+        throw new Error(`GET /asset/thumb/${shas[k]!}: ${r.status} ${r.type}, ${r.body.length} bytes`);
+      sizes[k] = r.body.length;
+    }
+  };
+  await Promise.all(Array.from({ length: c.concurrency }, connection));
+  return {
+    total: performance.now() - t,
+    query: tq,
+    responses: sizes.filter((n) => n > 0).length,
+    distinct: new Set(shas).size,
+    bytes: sizes.reduce((n, b) => n + b, 0),
+  };
+}
+
+/** The worker side: one page per 'page' message, until 'stop'. */
+function httpClient(port: MessagePort, setup: ClientSetup): void {
+  const base = new URL(setup.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: setup.concurrency });
+  port.on('message', (m: 'page' | 'stop') => {
+    if (m === 'stop') {
+      agent.destroy();
+      port.close();
+      return;
+    }
+    httpPageOnce(agent, base, setup).then(
+      (r) => port.postMessage(r),
+      (e: unknown) => port.postMessage({ error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+    );
+  });
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'fstudio-bench-'));
   const t0 = performance.now();
@@ -164,12 +268,23 @@ async function main() {
   const real = imp.imported.map((i) => h.getAsset(i.sha256)!);
   const now = Date.now();
   const span = 2 * 365 * 24 * 3600 * 1000;
+  const realThumbs = real.map((a) => {
+    if (!a.thumbPath) throw new Error(`seed ${a.sha256} has no thumbnail`);
+    return readFileSync(join(dir, a.thumbPath));
+  });
   const tInsert = performance.now();
+  let thumbFilesMs = 0;
   h.transaction(() => {
     for (let i = 0; i < RUNS; i++) {
       const base = real[i % real.length]!;
       const sha256 = createHash('sha256').update(`bench-${i}`).digest('hex');
-      h.upsertAsset({ ...base, sha256 });
+      // Its own thumbnail file, where the import path would put it (AssetFiles.thumbRel).
+      const thumbPath = `thumbs/${sha256.slice(0, 2)}/${sha256}.webp`;
+      const tThumb = performance.now();
+      mkdirSync(join(dir, 'thumbs', sha256.slice(0, 2)), { recursive: true });
+      writeFileSync(join(dir, thumbPath), realThumbs[i % real.length]!);
+      thumbFilesMs += performance.now() - tThumb;
+      h.upsertAsset({ ...base, sha256, thumbPath });
       const p = prompt();
       const createdAt = Math.floor(now - span + (span * i) / RUNS);
       const kind = pick(['import', 'generate', 'generate', 'classify'] as const);
@@ -195,7 +310,7 @@ async function main() {
       if (i % 9 === 0) h.setFavourite(id, true);
     }
   });
-  const insertMs = performance.now() - tInsert;
+  const insertMs = performance.now() - tInsert - thumbFilesMs;
   h.db.exec('ANALYZE');
   h.close();
 
@@ -238,24 +353,96 @@ async function main() {
   }
   ref.close();
 
-  // 5. First page of 100 thumbnails: query + assetFile + read, as the image protocol serves them.
-  const firstPage: number[] = [];
-  const queryOnly: number[] = [];
-  let thumbBytes = 0;
-  for (let rep = 0; rep < 30; rep++) {
+  // 5. First page of 100 thumbnails, two ways, in alternating order within each repetition so that
+  // both see the same load on the machine (the ratio is the figure to compare across machines):
+  //  - in-process: query + assetFile + read, as the desktop app's image protocol serves them;
+  //  - over HTTP, as the browser UI loads it from the local server: POST /api/galleryQuery, then the
+  //    100 /asset/thumb/<sha256> URLs over 6 keep-alive connections (a browser's per-host limit).
+  //    The client is a worker thread (its own event loop, like a browser's own process).
+  const page = { sort: 'newest', offset: 0, limit: 100 } as const;
+  const inProcessOnce = async () => {
     const t = performance.now();
-    const page = await H.galleryQuery({ sort: 'newest', offset: 0, limit: 100 });
-    queryOnly.push(performance.now() - t);
+    const res = await H.galleryQuery(page);
+    const tq = performance.now() - t;
     const bufs = await Promise.all(
-      page.items.map(async (it) => {
+      res.items.map(async (it) => {
         const f = await studio.assetFile(it.sha256, 'thumb');
         if (!f) throw new Error(`no thumbnail for ${it.id}`);
         return readFile(f.path);
       }),
     );
-    firstPage.push(performance.now() - t);
-    thumbBytes = bufs.reduce((n, b) => n + b.length, 0);
+    return { total: performance.now() - t, query: tq, bytes: bufs.reduce((n, b) => n + b.length, 0) };
+  };
+
+  const server = await startServer({
+    studio,
+    host: '127.0.0.1',
+    port: 0,
+    token: createHash('sha256').update('bench-token').digest('hex'),
+    webRoot: null,
+    log: (m) => console.error(`[server] ${m}`),
+  });
+  const CONCURRENCY = 6;
+  const body = JSON.stringify({ args: page });
+  // The browser is another process: the HTTP client runs on its own thread (this file, as a worker),
+  // so its parsing does not queue behind the server's on this event loop.
+  // Loaded through tsx's API: a worker does not inherit the parent's `--import tsx` hooks.
+  const client = new Worker(
+    `import('tsx/esm/api').then((m) => m.tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}));`,
+    {
+      eval: true,
+      workerData: { url: server.url, token: server.token, concurrency: CONCURRENCY, body } satisfies ClientSetup,
+    },
+  );
+  let clientFailed: Error | undefined;
+  let pending: ((e: Error) => void) | undefined;
+  const fail = (e: Error) => {
+    clientFailed ??= e;
+    pending?.(e);
+  };
+  client.on('error', fail);
+  client.on('exit', (code) => fail(new Error(`HTTP client exited (${code})`)));
+  const httpOnce = () =>
+    new Promise<HttpPage>((resolve, reject) => {
+      if (clientFailed) return reject(clientFailed);
+      pending = reject;
+      client.once('message', (m: HttpPage | { error: string }) =>
+        'error' in m ? reject(new Error(`HTTP client: ${m.error}`)) : resolve(m),
+      );
+      client.postMessage('page');
+    });
+
+  const WARMUP = 3;
+  const REPS = 30;
+  const firstPage: number[] = [];
+  const queryOnly: number[] = [];
+  const httpPage: number[] = [];
+  const httpQuery: number[] = [];
+  let thumbBytes = 0;
+  let httpBytes = 0;
+  let httpResponses = 0;
+  let httpDistinct = 0;
+  for (let rep = -WARMUP; rep < REPS; rep++) {
+    const inFirst = rep % 2 === 0;
+    const a = inFirst ? await inProcessOnce() : undefined;
+    const b = await httpOnce();
+    const c = a ?? (await inProcessOnce());
+    if (rep < 0) continue;
+    firstPage.push(c.total);
+    queryOnly.push(c.query);
+    thumbBytes = c.bytes;
+    httpPage.push(b.total);
+    httpQuery.push(b.query);
+    httpResponses += b.responses;
+    httpBytes = b.bytes;
+    httpDistinct = b.distinct;
   }
+  client.postMessage('stop');
+  await once(client, 'exit');
+  await server.close();
+  if (httpResponses !== 100 * REPS) throw new Error(`expected ${100 * REPS} thumbnails, got ${httpResponses}`);
+  if (httpBytes !== thumbBytes)
+    throw new Error(`HTTP served ${httpBytes} bytes of thumbnails, the files hold ${thumbBytes}`);
 
   // 6. Other pages the UI asks for.
   const other = async (label: string, q: Parameters<typeof H.galleryQuery>[0]) => {
@@ -303,6 +490,24 @@ async function main() {
       p95Ms: pct(firstPage, 95),
       queryOnlyP50Ms: pct(queryOnly, 50),
     },
+    /** Setup: writing one thumbnail file per row (not part of bulkInsertMs). */
+    thumbFilesMs,
+    /** The first page as the browser UI gets it from the local server (127.0.0.1, keep-alive). */
+    firstPageHttp: {
+      thumbnails: 100,
+      distinctThumbnails: httpDistinct,
+      responsesChecked: httpResponses,
+      thumbBytes: httpBytes,
+      concurrency: CONCURRENCY,
+      warmupReps: WARMUP,
+      reps: REPS,
+      p50Ms: pct(httpPage, 50),
+      p95Ms: pct(httpPage, 95),
+      queryOnlyP50Ms: pct(httpQuery, 50),
+      queryOnlyP95Ms: pct(httpQuery, 95),
+    },
+    /** HTTP first page p50 / in-process first page p50, same run. */
+    firstPageHttpP50VsInProcess: pct(httpPage, 50) / pct(firstPage, 50),
     otherPages: pages,
     totalMs: performance.now() - t0,
   };
@@ -321,15 +526,32 @@ async function main() {
     ],
     ['First page: query + 100 thumbnails read', ms(result.firstPage.p50Ms), ms(result.firstPage.p95Ms)],
     ['  of which the query', ms(result.firstPage.queryOnlyP50Ms), ''],
+    [
+      `First page over HTTP: POST + 100 GETs (${CONCURRENCY} conns)`,
+      ms(result.firstPageHttp.p50Ms),
+      ms(result.firstPageHttp.p95Ms),
+    ],
+    [
+      '  of which POST /api/galleryQuery',
+      ms(result.firstPageHttp.queryOnlyP50Ms),
+      ms(result.firstPageHttp.queryOnlyP95Ms),
+    ],
     ...pages.map((p): [string, string, string] => [p.label, ms(p.p50), ms(p.p95)]),
   ];
   console.log(
     `\nGallery benchmark: ${RUNS.toLocaleString('en')} runs, ${result.machine.cpus} CPUs (${result.machine.cpu}), Node ${result.machine.node}`,
   );
-  console.log(`bulk insert ${(insertMs / 1000).toFixed(1)} s, open (with checks and sweeps) ${ms(openMs)}\n`);
+  console.log(
+    `bulk insert ${(insertMs / 1000).toFixed(1)} s, ${RUNS.toLocaleString('en')} thumbnail files ${(thumbFilesMs / 1000).toFixed(1)} s, open (with checks and sweeps) ${ms(openMs)}\n`,
+  );
   console.log(`${'measure'.padEnd(50)} ${'p50'.padStart(10)} ${'p95'.padStart(10)}`);
   for (const [a, b, c] of rows) console.log(`${a.padEnd(50)} ${b.padStart(10)} ${c.padStart(10)}`);
   console.log(`\nFTS p50 / LIKE-scan p50 = ${result.searchP50VsLikeScan.toFixed(2)} (same run, same data)`);
+  console.log(
+    `First page over HTTP p50 / in-process p50 = ${result.firstPageHttpP50VsInProcess.toFixed(2)} ` +
+      `(same run; ${result.firstPageHttp.responsesChecked} thumbnail responses checked: 200, image/webp, ` +
+      `${result.firstPageHttp.distinctThumbnails} distinct per page, ${(result.firstPageHttp.thumbBytes / 1e6).toFixed(2)} MB)`,
+  );
 
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(join('bench-results', 'gallery.json'), JSON.stringify(result, null, 2) + '\n');
@@ -338,4 +560,5 @@ async function main() {
   else rmSync(dir, { recursive: true, force: true });
 }
 
-await main();
+if (isMainThread) await main();
+else httpClient(parentPort!, workerData as ClientSetup);

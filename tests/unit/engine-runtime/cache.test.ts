@@ -1,15 +1,26 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSession } from '../../../src/main/engine/graph/runtime.js';
 import {
+  DEFAULT_GRAPH_CACHE_MAX_BYTES,
   GRAPH_CODE_VERSION,
   GraphCache,
   appVersion,
   cachedGraph,
   getOrBuild,
   graphCacheKey,
+  graphCacheMaxBytes,
 } from '../../../src/main/engine/graph/runtime-cache.js';
 import { addModel } from '../../../src/main/engine/graph/runtime-tiny-model.js';
 
@@ -88,5 +99,86 @@ describe('graph cache', () => {
     ]);
     expect(a.file).toBe(b.file);
     expect(readdirSync(path.dirname(a.file))).toEqual([path.basename(a.file)]);
+  });
+});
+
+describe('graph cache size cap (least recently used first)', () => {
+  const KB = 1000;
+  const entry = (name: string) => ({ graph: `test graph ${name}` });
+  const bytes = (n: number) => () => new Uint8Array(n).fill(7);
+  /** Sets a file's access and modification time to `secondsAgo` before now. */
+  const age = (file: string, secondsAgo: number) => {
+    const t = new Date(Date.now() - secondsAgo * 1000);
+    utimesSync(file, t, t);
+  };
+
+  it('writing an entry that takes the total over the cap deletes the least recently used', async () => {
+    const dir = tempDir();
+    const cache = new GraphCache(dir, { maxBytes: 2.5 * KB });
+    const a = await cache.getOrBuild(entry('a'), bytes(KB));
+    const b = await cache.getOrBuild(entry('b'), bytes(KB));
+    expect([existsSync(a.file), existsSync(b.file)]).toEqual([true, true]); // 2 KB: under the cap
+    // b was written after a but used longer ago: the order is by use (mtime), not by writing.
+    age(a.file, 100);
+    age(b.file, 200);
+    // A temp file of an in-flight write is neither counted (it would push a out too) nor deleted.
+    const tmp = `${b.file}.99999.abcdef.tmp`;
+    writeFileSync(tmp, new Uint8Array(10 * KB));
+    const c = await cache.getOrBuild(entry('c'), bytes(KB));
+    expect([existsSync(a.file), existsSync(b.file), existsSync(c.file), existsSync(tmp)]).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
+    // b comes back by building again
+    let built = 0;
+    const again = await cache.getOrBuild(entry('b'), () => (built++, new Uint8Array(KB)));
+    expect([again.hit, built]).toEqual([false, 1]);
+  });
+
+  it('a hit counts as a use: it refreshes the mtime and protects the entry', async () => {
+    const dir = tempDir();
+    const cache = new GraphCache(dir, { maxBytes: 2.5 * KB });
+    const a = await cache.getOrBuild(entry('a'), bytes(KB));
+    const b = await cache.getOrBuild(entry('b'), bytes(KB));
+    age(a.file, 200); // a is the older of the two...
+    age(b.file, 100);
+    const hit = await cache.getOrBuild(entry('a'), () => {
+      throw new Error('a hit must not build');
+    });
+    expect(hit.hit).toBe(true);
+    expect(statSync(a.file).mtimeMs).toBeGreaterThan(Date.now() - 60_000); // ...until it is used
+    const c = await cache.getOrBuild(entry('c'), bytes(KB));
+    expect([existsSync(a.file), existsSync(b.file), existsSync(c.file)]).toEqual([true, false, true]);
+  });
+
+  it('never deletes the file just written, even when it alone is over the cap', async () => {
+    const dir = tempDir();
+    const cache = new GraphCache(dir, { maxBytes: KB / 2 });
+    const a = await cache.getOrBuild(entry('a'), bytes(KB));
+    expect(existsSync(a.file)).toBe(true); // alone, over the cap, kept
+    const b = await cache.getOrBuild(entry('b'), bytes(KB));
+    expect([existsSync(a.file), existsSync(b.file)]).toEqual([false, true]);
+    // Even when its mtime is the oldest (a coarse clock, a copied folder), the kept file stays.
+    const c = await cachedGraph(dir, entry('c'), bytes(KB), { maxBytes: 10 * KB });
+    age(c.file!, 500);
+    age(b.file, 100);
+    expect(cache.prune(c.file!)).toEqual([b.file]);
+    expect([existsSync(b.file), existsSync(c.file!)]).toEqual([false, true]);
+  });
+
+  it('prune of a folder that does not exist (yet) deletes nothing', () => {
+    expect(new GraphCache(path.join(tempDir(), 'none'), { maxBytes: 0 }).prune()).toEqual([]);
+  });
+
+  it('takes the cap from FSTUDIO_GRAPH_CACHE_MAX_BYTES, 8 GB by default', () => {
+    expect(graphCacheMaxBytes({})).toBe(DEFAULT_GRAPH_CACHE_MAX_BYTES);
+    expect(DEFAULT_GRAPH_CACHE_MAX_BYTES).toBe(8e9);
+    expect(graphCacheMaxBytes({ FSTUDIO_GRAPH_CACHE_MAX_BYTES: '123456' })).toBe(123456);
+    expect(graphCacheMaxBytes({ FSTUDIO_GRAPH_CACHE_MAX_BYTES: ' ' })).toBe(DEFAULT_GRAPH_CACHE_MAX_BYTES);
+    expect(() => graphCacheMaxBytes({ FSTUDIO_GRAPH_CACHE_MAX_BYTES: '8GB' })).toThrow(/whole number of bytes/);
+    expect(() => graphCacheMaxBytes({ FSTUDIO_GRAPH_CACHE_MAX_BYTES: '-1' })).toThrow(/whole number of bytes/);
+    expect(new GraphCache(tempDir()).maxBytes).toBe(graphCacheMaxBytes());
   });
 });

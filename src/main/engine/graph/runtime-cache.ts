@@ -4,6 +4,10 @@
 // The key also holds the app's version and GRAPH_CODE_VERSION, so graphs built by older code are
 // never read by newer code. Used by the CLIP embedder (nets/clip-run.ts) and `fstudio vqgan`
 // (<dataDir>/cache/graphs/); a caller without a data folder passes no folder and nothing is cached.
+// With weights as initializers a file can be hundreds of MB, so the folder is capped: least recently
+// used first (a hit refreshes the file's mtime), files are deleted after each write until the total is
+// under maxBytes (8 GB unless FSTUDIO_GRAPH_CACHE_MAX_BYTES or the option says otherwise). The file just
+// written is never deleted, so one entry larger than the cap still serves its run.
 //
 // Public API
 //   graphCacheKey(parts), GraphCache(dir).getOrBuild(parts, build), getOrBuild(dir, parts, build)
@@ -11,7 +15,7 @@
 //   fileIdentity(file)                            "path:size:mtime" of a weights file, for parts.weights
 //   GRAPH_CODE_VERSION, appVersion()
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ortVersion } from './runtime.js';
@@ -114,8 +118,43 @@ export interface CacheResult {
   hit: boolean;
 }
 
+/** 8 GB (decimal, as the app shows sizes): a few large models' graphs at a couple of shapes each. */
+export const DEFAULT_GRAPH_CACHE_MAX_BYTES = 8_000_000_000;
+export const GRAPH_CACHE_MAX_BYTES_ENV = 'FSTUDIO_GRAPH_CACHE_MAX_BYTES';
+
+/** The cap from FSTUDIO_GRAPH_CACHE_MAX_BYTES (a whole number of bytes), else the default. */
+export function graphCacheMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[GRAPH_CACHE_MAX_BYTES_ENV]?.trim();
+  if (raw === undefined || raw === '') return DEFAULT_GRAPH_CACHE_MAX_BYTES;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
+    throw new Error(
+      `${GRAPH_CACHE_MAX_BYTES_ENV} must be a whole number of bytes (e.g. 8000000000 for 8 GB), not "${raw}".`,
+    );
+  return n;
+}
+
+export interface GraphCacheOptions {
+  /** Largest total size of the cached graphs, in bytes; graphCacheMaxBytes() unless given. */
+  maxBytes?: number;
+}
+
+/** Entries are <key>.onnx; temp files of in-flight writes (<key>.onnx.<pid>.<rand>.tmp) never match. */
+const ENTRY_RE = /^[0-9a-f]{64}\.onnx$/;
+
+const isGone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
+
 export class GraphCache {
-  constructor(readonly dir: string) {}
+  readonly maxBytes: number;
+
+  constructor(
+    readonly dir: string,
+    opts: GraphCacheOptions = {},
+  ) {
+    const max = opts.maxBytes ?? graphCacheMaxBytes();
+    if (!Number.isFinite(max) || max < 0) throw new Error(`maxBytes must be a size in bytes, not ${max}.`);
+    this.maxBytes = max;
+  }
 
   fileFor(key: string): string {
     return path.join(this.dir, key.slice(0, 2), `${key}.onnx`);
@@ -126,9 +165,11 @@ export class GraphCache {
     const key = graphCacheKey(parts);
     const file = this.fileFor(key);
     try {
-      return { bytes: new Uint8Array(readFileSync(file)), key, file, hit: true };
+      const bytes = new Uint8Array(readFileSync(file));
+      touch(file);
+      return { bytes, key, file, hit: true };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if (!isGone(e)) throw e;
     }
     const bytes = await build();
     mkdirSync(path.dirname(file), { recursive: true });
@@ -140,7 +181,74 @@ export class GraphCache {
       rmSync(tmp, { force: true });
       throw e;
     }
+    // The model is built and stored; a failure to tidy up must not fail the job that needed it.
+    try {
+      this.prune(file);
+    } catch {
+      /* the next write tries again */
+    }
     return { bytes, key, file, hit: false };
+  }
+
+  /**
+   * Deletes the least recently used entries (oldest mtime first) until the total is at most maxBytes;
+   * never `keep`. Files another process deletes meanwhile are skipped. Returns the files deleted.
+   */
+  prune(keep?: string): string[] {
+    const entries: { file: string; size: number; mtimeMs: number }[] = [];
+    let sub: string[];
+    try {
+      sub = readdirSync(this.dir);
+    } catch (e) {
+      if (isGone(e)) return [];
+      throw e;
+    }
+    for (const s of sub) {
+      if (!/^[0-9a-f]{2}$/.test(s)) continue;
+      let names: string[];
+      try {
+        names = readdirSync(path.join(this.dir, s));
+      } catch {
+        continue; // gone, or not a folder
+      }
+      for (const name of names) {
+        if (!ENTRY_RE.test(name)) continue;
+        const file = path.join(this.dir, s, name);
+        try {
+          const st = statSync(file);
+          if (st.isFile()) entries.push({ file, size: st.size, mtimeMs: st.mtimeMs });
+        } catch {
+          /* deleted since the listing */
+        }
+      }
+    }
+    let total = entries.reduce((n, e) => n + e.size, 0);
+    if (total <= this.maxBytes) return [];
+    const kept = keep === undefined ? undefined : path.resolve(keep);
+    entries.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.file < b.file ? -1 : 1));
+    const removed: string[] = [];
+    for (const e of entries) {
+      if (total <= this.maxBytes) break;
+      if (path.resolve(e.file) === kept) continue;
+      try {
+        rmSync(e.file, { force: true }); // force: another process may have deleted it first
+        removed.push(e.file);
+      } catch {
+        continue; // in use (Windows) or not ours to delete: leave it counted
+      }
+      total -= e.size;
+    }
+    return removed;
+  }
+}
+
+/** Marks a cache file as just used, for the LRU order; best effort (a read-only folder still serves hits). */
+function touch(file: string): void {
+  const now = new Date();
+  try {
+    utimesSync(file, now, now);
+  } catch {
+    /* not fatal */
   }
 }
 
@@ -149,8 +257,9 @@ export function getOrBuild(
   dir: string,
   parts: GraphKeyParts,
   build: () => Uint8Array | Promise<Uint8Array>,
+  opts?: GraphCacheOptions,
 ): Promise<CacheResult> {
-  return new GraphCache(dir).getOrBuild(parts, build);
+  return new GraphCache(dir, opts).getOrBuild(parts, build);
 }
 
 /** getOrBuild when a cache folder is given; without one, build() every time (nothing is written). */
@@ -158,8 +267,9 @@ export async function cachedGraph(
   dir: string | undefined,
   parts: GraphKeyParts,
   build: () => Uint8Array | Promise<Uint8Array>,
+  opts?: GraphCacheOptions,
 ): Promise<{ bytes: Uint8Array; hit: boolean; file: string | null }> {
   if (!dir) return { bytes: await build(), hit: false, file: null };
-  const r = await new GraphCache(dir).getOrBuild(parts, build);
+  const r = await new GraphCache(dir, opts).getOrBuild(parts, build);
   return { bytes: r.bytes, hit: r.hit, file: r.file };
 }

@@ -18,6 +18,7 @@ import {
   GraphCache,
   appVersion,
   cachedGraph,
+  fileIdentity,
   getOrBuild,
   graphCacheKey,
   graphCacheMaxBytes,
@@ -59,6 +60,45 @@ describe('graph cache', () => {
     await s.release();
     // no temp files left behind
     expect(readdirSync(path.dirname(first.file))).toEqual([path.basename(first.file)]);
+  });
+
+  it('rebuilds an entry that was torn or damaged on disk, instead of serving it', async () => {
+    const dir = tempDir();
+    let builds = 0;
+    const build = () => {
+      builds++;
+      return addModel(8);
+    };
+    const first = await getOrBuild(dir, parts, build);
+    const whole = readFileSync(first.file);
+    writeFileSync(first.file, whole.subarray(0, whole.length - 100)); // torn write
+    const healed = await getOrBuild(dir, parts, build);
+    expect([builds, healed.hit]).toEqual([2, false]);
+    expect(healed.bytes).toEqual(first.bytes);
+    const damaged = readFileSync(first.file);
+    damaged[10] = damaged[10]! ^ 0xff; // one flipped byte inside the model
+    writeFileSync(first.file, damaged);
+    const again = await getOrBuild(dir, parts, build);
+    expect([builds, again.hit]).toEqual([3, false]);
+    expect((await getOrBuild(dir, parts, build)).hit).toBe(true); // and the rewritten entry serves
+  });
+
+  it('gives a weights file a new identity when it is rewritten with the same size and mtime', () => {
+    const dir = tempDir();
+    const f = path.join(dir, 'model.safetensors');
+    writeFileSync(f, Buffer.alloc(64, 1));
+    const old = new Date('2024-01-01T00:00:00Z');
+    utimesSync(f, old, old);
+    const before = fileIdentity(f);
+    // What `cp -p` or `rsync -a` of a same-size fine-tune does: new bytes, the old mtime.
+    const tmp = path.join(dir, 'incoming');
+    writeFileSync(tmp, Buffer.alloc(64, 2));
+    utimesSync(tmp, old, old);
+    rmSync(f);
+    writeFileSync(f, readFileSync(tmp));
+    utimesSync(f, old, old);
+    expect(statSync(f).mtimeMs).toBe(old.getTime());
+    expect(fileIdentity(f)).not.toBe(before);
   });
 
   it('keys on every part, and not on object key order', () => {

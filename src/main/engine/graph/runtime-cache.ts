@@ -12,10 +12,26 @@
 // Public API
 //   graphCacheKey(parts), GraphCache(dir).getOrBuild(parts, build), getOrBuild(dir, parts, build)
 //   cachedGraph(dir | undefined, parts, build)   getOrBuild, or just build() when there is no folder
-//   fileIdentity(file)                            "path:size:mtime" of a weights file, for parts.weights
+//   fileIdentity(file)                            path, device, inode, size, mtime and ctime of a weights file
+//
+// Each entry is the ONNX bytes followed by a 40-byte trailer (SHA-256 of the bytes + "FSGC0001"), written
+// to a temp file, fsynced and renamed; a hit whose trailer does not match (a torn or damaged file) is
+// deleted and rebuilt, so a bad entry heals instead of failing every later run.
 //   GRAPH_CODE_VERSION, appVersion()
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ortVersion } from './runtime.js';
@@ -57,7 +73,9 @@ export function appVersion(): string {
 export function fileIdentity(file: string): string {
   const abs = path.resolve(file);
   const st = statSync(abs);
-  return `${abs}:${st.size}:${Math.round(st.mtimeMs)}`;
+  // ctime cannot be set back (cp -p, rsync -a and utimes keep mtime, not ctime) and the inode
+  // changes when a file is replaced, so a same-size rewrite with the old mtime still misses.
+  return `${abs}:${st.dev}:${st.ino}:${st.size}:${Math.round(st.mtimeMs)}:${Math.round(st.ctimeMs)}`;
 }
 
 export interface GraphKeyParts {
@@ -165,9 +183,12 @@ export class GraphCache {
     const key = graphCacheKey(parts);
     const file = this.fileFor(key);
     try {
-      const bytes = new Uint8Array(readFileSync(file));
-      touch(file);
-      return { bytes, key, file, hit: true };
+      const bytes = unwrapEntry(readFileSync(file));
+      if (bytes) {
+        touch(file);
+        return { bytes, key, file, hit: true };
+      }
+      rmSync(file, { force: true }); // torn or damaged: rebuild below
     } catch (e) {
       if (!isGone(e)) throw e;
     }
@@ -175,7 +196,14 @@ export class GraphCache {
     mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      writeFileSync(tmp, bytes);
+      const fd = openSync(tmp, 'w');
+      try {
+        writeAll(fd, bytes);
+        writeAll(fd, entryTrailer(bytes));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, file);
     } catch (e) {
       rmSync(tmp, { force: true });
@@ -212,7 +240,11 @@ export class GraphCache {
         continue; // gone, or not a folder
       }
       for (const name of names) {
-        if (!ENTRY_RE.test(name)) continue;
+        if (!ENTRY_RE.test(name)) {
+          // A temp file of a writer that was killed: an hour is far longer than any write takes.
+          if (name.endsWith('.tmp')) removeIfOlder(path.join(this.dir, s, name), Date.now() - 3_600_000);
+          continue;
+        }
         const file = path.join(this.dir, s, name);
         try {
           const st = statSync(file);
@@ -240,6 +272,35 @@ export class GraphCache {
     }
     return removed;
   }
+}
+
+const TRAILER_MAGIC = Buffer.from('FSGC0001', 'latin1');
+const TRAILER_BYTES = 32 + TRAILER_MAGIC.length;
+
+function entryTrailer(bytes: Uint8Array): Buffer {
+  return Buffer.concat([createHash('sha256').update(bytes).digest(), TRAILER_MAGIC]);
+}
+
+/** The model bytes of a cache entry, or null when its trailer is missing or does not match. */
+export function unwrapEntry(file: Uint8Array): Uint8Array | null {
+  if (file.length < TRAILER_BYTES) return null;
+  const n = file.length - TRAILER_BYTES;
+  if (!TRAILER_MAGIC.equals(Buffer.from(file.buffer, file.byteOffset + n + 32, TRAILER_MAGIC.length))) return null;
+  const bytes = new Uint8Array(file.buffer, file.byteOffset, n);
+  const want = Buffer.from(file.buffer, file.byteOffset + n, 32);
+  return createHash('sha256').update(bytes).digest().equals(want) ? bytes : null;
+}
+
+function removeIfOlder(file: string, beforeMs: number): void {
+  try {
+    if (statSync(file).mtimeMs < beforeMs) rmSync(file, { force: true });
+  } catch {
+    /* gone already */
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
 }
 
 /** Marks a cache file as just used, for the LRU order; best effort (a read-only folder still serves hits). */

@@ -52,6 +52,8 @@ export const SystemInfo = z.object({
   arch: z.string(),
   dataDir: z.string(),
   freeDiskBytes: z.number().nullable(),
+  /** Findings of the data-folder check at open (missing files, orphans moved, sweep skipped), in words. */
+  dataFolderProblems: z.array(z.string()),
   providers: z.array(ProviderReport),
 });
 export type SystemInfo = z.infer<typeof SystemInfo>;

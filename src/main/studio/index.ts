@@ -43,6 +43,7 @@ import {
 import { FolderBusyError, registerOpen, type OpenRegistration } from './lock.js';
 import { ModelManager } from './models/manager.js';
 import { recover, skippedRecovery } from './recovery.js';
+import { openReportProblems } from './open-report.js';
 import { SettingsStore } from './settings.js';
 import type { AssetVariant, OpenReport, Studio, StudioOptions } from './types.js';
 
@@ -306,6 +307,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
         arch: process.arch,
         dataDir,
         freeDiskBytes,
+        dataFolderProblems: openReportProblems(report),
         providers: probe ? await probeProviders() : [],
       };
     },

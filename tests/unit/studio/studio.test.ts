@@ -682,11 +682,16 @@ describe('open-time repairs', () => {
     expect(listed.sort()).toEqual([...ids].sort());
     expect(s.openReport.missingFiles.map((m) => m.imageIds[0]).sort()).toEqual([...ids].sort());
     expect(s.openReport.orphanFilesMoved).toBe(0);
+    // The System page (and any API client) is told, in words.
+    const problems = (await call(s, 'getSystemInfo', {})).dataFolderProblems;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^3 image files are missing from the data folder .*put the files back/);
     await s.close();
     renameSync(join(dir, 'assets.away'), join(dir, 'assets'));
     ({ s, ids: listed } = await listIds(dir));
     expect(listed.sort()).toEqual([...ids].sort());
     expect(s.openReport).toMatchObject({ sweep: 'done', missingFiles: [], orphanFilesMoved: 0 });
+    expect((await call(s, 'getSystemInfo', {})).dataFolderProblems).toEqual([]);
     for (const id of ids) expect((await call(s, 'exportItem', { id })).data.byteLength).toBeGreaterThan(0);
     await s.close();
     expect(filesIn(join(dir, 'assets'))).toEqual(before);

@@ -37,8 +37,8 @@ export interface ImageInput {
   createdAt: number;
 }
 
-/** An image with its run and asset, as the gallery and the detail panel need it. */
-export interface ImageRow {
+/** The columns a gallery card needs; the page query selects only these. */
+export interface CardRow {
   id: number;
   runId: number;
   kind: RunKind;
@@ -46,8 +46,13 @@ export interface ImageRow {
   title: string;
   width: number;
   height: number;
-  favourite: boolean;
+  favourite: number;
   createdAt: number;
+}
+
+/** An image with its run and asset, as the detail panel needs it: a card's columns and the rest. */
+export interface ImageRow extends Omit<CardRow, 'favourite'> {
+  favourite: boolean;
   fileName: string | null;
   mime: string;
   bytes: number;
@@ -70,19 +75,6 @@ export interface HistoryQuery {
   sort: 'newest' | 'oldest';
   offset: number;
   limit: number;
-}
-
-/** The columns a gallery card needs; the page query selects only these. */
-export interface CardRow {
-  id: number;
-  runId: number;
-  kind: RunKind;
-  sha256: string;
-  title: string;
-  width: number;
-  height: number;
-  favourite: number;
-  createdAt: number;
 }
 
 const SQLITE_HEADER = 'SQLite format 3\0';

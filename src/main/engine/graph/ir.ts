@@ -16,7 +16,7 @@
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
-/** Host-side tensor data; structurally the same as runtime.ts's HostTensor. */
+/** Host-side tensor data: what runtime.ts feeds to and reads from a session. */
 export interface HostTensor {
   dtype: DType;
   dims: readonly number[];

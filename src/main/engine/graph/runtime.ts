@@ -13,15 +13,12 @@ import path from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import type { ProviderReport } from '../../../shared/api.js';
 import { resolveProvider, probeAll, type ExplicitProvider, type ProviderChoice } from './runtime-providers.js';
+import type { DType, HostTensor, TensorData } from './ir.js';
 import { tinyModel } from './runtime-tiny-model.js';
 
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
-export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
-export interface HostTensor {
-  dtype: DType;
-  dims: readonly number[];
-  data: HostData;
-}
+// The graph IR's host tensor is what crosses this module's API (one definition, in ir.ts).
+export type { DType, HostTensor };
+export type HostData = TensorData;
 export type ProviderName = ExplicitProvider | 'auto';
 export type OutputLocation = 'cpu' | 'gpu-buffer';
 export interface SessionOptions {

@@ -1,7 +1,7 @@
 // Opening the studio services for one CLI command, and calling them through the same
 // validation as the transports (so `fstudio` refuses bad input with the same words).
 import { type CallArgs, type CallName, type CallResult, StudioError } from '../../shared/api.js';
-import { dispatchCall } from '../server/dispatch.js';
+import { dispatchCall } from '../api/dispatch.js';
 import type { Studio } from '../studio/types.js';
 
 export async function openCliStudio(dataDir: string): Promise<Studio> {

@@ -4,7 +4,7 @@
 // main frame; studio events are sent to the window on 'studio:event' as (name, payload).
 import { apiEvents, type EventName, type WireError } from '../../shared/api.js';
 import { CALL_CHANNEL, EVENT_CHANNEL } from '../../preload/names.js';
-import { dispatchCall } from '../server/dispatch.js';
+import { dispatchCall } from '../api/dispatch.js';
 import type { Studio } from '../studio/types.js';
 
 /** The slice of Electron's ipcMain this binding uses. */

@@ -1,2 +1,2 @@
 export { startServer, DEFAULT_MAX_BODY, type RunningServer, type ServerOptions } from './server.js';
-export { dispatchCall, type CallOutcome } from './dispatch.js';
+export { dispatchCall, type CallOutcome } from '../api/dispatch.js';

@@ -25,7 +25,7 @@ import {
   tokenCookie,
   tokensEqual,
 } from './auth.js';
-import { dispatchCall } from './dispatch.js';
+import { dispatchCall } from '../api/dispatch.js';
 import { attachEvents } from './events.js';
 import { isInside, resolveStatic } from './static.js';
 

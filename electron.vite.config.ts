@@ -14,7 +14,7 @@ export default defineConfig({
         external,
         input: {
           index: resolve('src/main/electron/index.ts'),
-          'compute-worker': resolve('src/main/engine/graph/runtime-worker.ts'),
+          'compute-worker': resolve('src/main/engine/compute-worker.ts'),
         },
       },
     },

@@ -16,8 +16,8 @@ import { countFlops } from '../src/main/engine/graph/flops.js';
 import { grad } from '../src/main/engine/graph/grad.js';
 import { type Tensor } from '../src/main/engine/graph/ir.js';
 import { emitModel } from '../src/main/engine/graph/onnx-proto.js';
-import { ComputeWorker } from '../src/main/engine/graph/runtime-compute.js';
-import { createSession, ortVersion, type HostTensor, type ProviderName } from '../src/main/engine/graph/runtime.js';
+import { DeviceRunner } from '../src/main/engine/runtime/runner.js';
+import { createSession, ortVersion, type HostTensor, type ProviderName } from '../src/main/engine/runtime/ort.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -178,7 +178,7 @@ async function main() {
 
   // 2. Through the engine, in the compute worker.
   const workloads = [...matmulWorkloads(quick ? 1024 : 2048), ...convWorkloads(quick ? 64 : 128, quick ? 128 : 256)];
-  const worker = new ComputeWorker();
+  const worker = new DeviceRunner('bench');
   const rows: Record<string, unknown>[] = [];
   let lagWorker: Awaited<ReturnType<typeof withLag>> | null = null;
   let lagInThread: Awaited<ReturnType<typeof withLag>> | null = null;

@@ -22,6 +22,9 @@ export const callNames = [
   'modelImport',
   'modelVerify',
   'modelRemove',
+  'checkGradients',
+  'jobList',
+  'jobCancel',
 ] as const satisfies readonly CallName[];
 
 export const eventNames = [
@@ -30,6 +33,8 @@ export const eventNames = [
   'settingsChanged',
   'modelProgress',
   'modelsChanged',
+  'jobProgress',
+  'jobFrame',
 ] as const satisfies readonly EventName[];
 
 type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : { missing: Exclude<All, Listed> };

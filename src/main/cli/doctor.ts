@@ -1,7 +1,8 @@
 // `fstudio doctor`: versions, execution providers tried for real, data folder, free disk;
 // `--gradcheck` also checks every gradient rule against finite differences on a provider.
-import { Provider, type SystemInfo } from '../../shared/api.js';
-import { formatGradcheckReport, runGradcheck } from '../engine/graph/gradcheck.js';
+import { EXPLICIT_PROVIDERS, Provider, type SystemInfo } from '../../shared/api.js';
+import { formatGradcheckReport } from '../engine/graph/gradcheck.js';
+import { withCompute } from './compute-session.js';
 import { CliError, formatBytes, printJson } from './output.js';
 import { callStudio, openReportProblems, withStudio } from './studio-session.js';
 import type { OpenReport } from '../studio/types.js';
@@ -65,8 +66,8 @@ export async function doctor(dataDir: string, opts: DoctorOptions): Promise<numb
   if (!opts.json) process.stdout.write(`${text}\n`);
   const provider = Provider.exclude(['auto']).safeParse(opts.provider ?? 'cpu');
   if (!provider.success)
-    throw new CliError(`Unknown provider "${opts.provider}": use one of cpu, webgpu, cuda, dml, coreml.`, 2);
-  const report = await runGradcheck({ provider: provider.data });
+    throw new CliError(`Unknown provider "${opts.provider}": use one of ${EXPLICIT_PROVIDERS.join(', ')}.`, 2);
+  const report = await withCompute(dataDir, (c) => c.gradcheck({ provider: provider.data }));
   if (opts.json) printJson({ system: { ...info, openReport }, gradcheck: report });
   else process.stdout.write(`\nGradient check on ${report.provider}\n${formatGradcheckReport(report)}\n`);
   const failed = !report.passed;

@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { embedImage } from '../engine/nets/clip-run.js';
+import { closeRunners, runnerFor } from '../engine/runtime/runner.js';
+import { runTask } from '../engine/task-client.js';
+import { ModelManager } from '../studio/models/manager.js';
 import { clipPixelBatch } from '../studio/images-clip.js';
 import { makeJpeg, makePng, truncate } from '../../../tests/fixtures/images.js';
-import { registerEmbedCommands, resolveModel } from './embed.js';
+import { registerEmbedCommands } from './embed.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../../tests/fixtures/clip');
 const TINY = path.join(FIXTURES, 'tiny');
@@ -18,6 +20,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'fstudio-embed-'));
 });
 afterAll(async () => {
+  await closeRunners();
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -77,7 +80,8 @@ describe('fstudio embed-text / embed-image', () => {
       await fstudio(['embed-image', ...files, '--model', TINY, '--provider', 'cpu', '--json']),
     ) as Out;
     expect(out.results.map((r) => r.image)).toEqual(files);
-    const want = await embedImage(TINY, await clipPixelBatch(files, 24));
+    const pixels = await clipPixelBatch(files, 24);
+    const want = await runTask(runnerFor('cpu'), 'clip.embed', { model: { dir: TINY }, provider: 'cpu', pixels });
     out.results.forEach((r, i) => {
       expect(Math.hypot(...r.embedding)).toBeCloseTo(1, 5);
       expect(r.embedding).toEqual(Array.from(want.embeds[i]!));
@@ -143,10 +147,11 @@ describe('fstudio embed-text / embed-image', () => {
     await cp(TINY, dir, { recursive: true });
     const out = JSON.parse(await fstudio(['embed-text', 'a cat', '--model', 'clip-tiny', '--json'])) as Out;
     expect(out.model).toBe('clip-tiny');
-    expect(resolveModel('clip-tiny', dataDir).dir).toBe(dir);
-    expect(() => resolveModel('clip-vit-base-patch32', dataDir)).toThrow(
-      /model "clip-vit-base-patch32" is not installed .* run `fstudio models pull clip-vit-base-patch32`/,
+    const models = new ModelManager(dataDir);
+    expect((await models.resolve('clip', 'clip-tiny')).location).toBe(dir);
+    await expect(models.resolve('clip', 'clip-vit-base-patch32')).rejects.toThrow(
+      /model "clip-vit-base-patch32" is not installed .* `fstudio models pull clip-vit-base-patch32`/,
     );
-    expect(() => resolveModel('./no/such/folder', dataDir)).toThrow(/no model folder "\.\/no\/such\/folder"/);
+    await expect(models.resolve('clip', './no/such/folder')).rejects.toThrow(/no model folder "\.\/no\/such\/folder"/);
   });
 });

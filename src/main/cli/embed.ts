@@ -1,55 +1,24 @@
 // `fstudio embed-text` / `fstudio embed-image`: CLIP embeddings (L2-normalised) as JSON vectors, from a
 // model folder in Hugging Face's layout or an installed catalog model (<dataDir>/models/<id>/).
 // Registered by main.ts: registerEmbedCommands(program, dataDir).
-import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { type EmbedResult, embedImage, embedText } from '../engine/nets/clip-run.js';
-import { type ProviderName } from '../engine/graph/runtime.js';
-import { clipPixelBatch } from '../studio/images-clip.js';
-import { readClipConfig } from '../engine/nets/clip-load.js';
+import { PROVIDER_CHOICES, type Provider } from '../../shared/providers.js';
+import type { EmbedResult } from '../engine/nets/clip-run.js';
+import type { ResolvedModel } from '../studio/models/manager.js';
+import { withCompute } from './compute-session.js';
 import { CliError, printJson, providerLine } from './output.js';
 
 export const DEFAULT_CLIP_MODEL = 'clip-vit-base-patch32';
-const MODEL_ID = /^[a-z0-9][a-z0-9._-]*$/;
-const PROVIDERS = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
-
-export interface ResolvedModel {
-  /** What the user named: the catalog id, or the folder as given. */
-  id: string;
-  dir: string;
-  /** Where a torch checkpoint's safetensors conversion is kept. */
-  cacheFile: string;
-}
-
-/** A folder path as given, else a catalog id under <dataDir>/models/<id>/. */
-export function resolveModel(model: string, dataDir: string): ResolvedModel {
-  const cacheDir = path.join(dataDir, 'cache', 'weights');
-  if (existsSync(model) && statSync(model).isDirectory()) {
-    const dir = path.resolve(model);
-    const key = createHash('sha256').update(dir).digest('hex').slice(0, 16);
-    return { id: model, dir, cacheFile: path.join(cacheDir, `folder-${key}.safetensors`) };
-  }
-  const dir = path.join(dataDir, 'models', model);
-  if (MODEL_ID.test(model) && existsSync(path.join(dir, 'config.json'))) {
-    return { id: model, dir, cacheFile: path.join(cacheDir, `${model}.safetensors`) };
-  }
-  throw new CliError(
-    MODEL_ID.test(model)
-      ? `model "${model}" is not installed (no ${path.join(dir, 'config.json')}); run \`fstudio models pull ${model}\` or pass a model folder`
-      : `no model folder "${model}"`,
-  );
-}
 
 interface EmbedOpts {
   model: string;
-  provider: ProviderName;
+  provider: Provider;
   json?: boolean;
 }
 
 function print(
+  given: string,
   model: ResolvedModel,
   r: EmbedResult,
   inputs: { key: 'text' | 'image'; values: string[] },
@@ -59,8 +28,8 @@ function print(
   process.stderr.write(`${providerLine(r.choice)}\n`); // with the default --provider auto: what it chose and why
   if (json) {
     printJson({
-      model: model.id,
-      modelDir: model.dir,
+      model: given,
+      modelDir: model.location,
       provider: r.provider,
       dim: r.dim,
       normalized: true,
@@ -68,19 +37,12 @@ function print(
     });
     return;
   }
-  process.stderr.write(`${model.id} on ${r.provider}: ${r.embeds.length} x ${r.dim}-d unit vectors\n`);
+  process.stderr.write(`${given} on ${r.provider}: ${r.embeds.length} x ${r.dim}-d unit vectors\n`);
   for (const row of rows) {
     const v = row.embedding;
     const head = v.slice(0, 4).map((x) => x.toFixed(4));
     process.stdout.write(`${JSON.stringify(row[inputs.key])}\t[${head.join(', ')}${v.length > 4 ? ', ...' : ''}]\n`);
   }
-}
-
-/** Built CLIP graphs (runtime-cache.ts): the second embed of a batch size skips reading weights and building. */
-const graphCacheDir = (dataDir: string) => path.join(dataDir, 'cache', 'graphs');
-
-async function ensureCacheDir(model: ResolvedModel) {
-  await mkdir(path.dirname(model.cacheFile), { recursive: true });
 }
 
 export function registerEmbedCommands(program: Command, getDataDir: (cmd: Command) => string): void {
@@ -93,7 +55,7 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
       )
       .addOption(
         new Option('--provider <name>', 'execution provider (auto: the best this machine has, named on stderr)')
-          .choices(PROVIDERS)
+          .choices(PROVIDER_CHOICES)
           .default('auto'),
       )
       .option('--json', 'print the vectors as JSON');
@@ -109,14 +71,10 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
       '\nExamples:\n  $ fstudio embed-text "a photo of a cat" "a photo of a dog" --json\n  $ fstudio embed-text "a lighthouse" --model ./clip-vit-base-patch16\n',
     )
     .action(async (texts: string[], opts: EmbedOpts, cmd: Command) => {
-      const model = resolveModel(opts.model, getDataDir(cmd));
-      await ensureCacheDir(model);
-      const r = await embedText(model.dir, texts, {
-        provider: opts.provider,
-        cacheFile: model.cacheFile,
-        graphCacheDir: graphCacheDir(getDataDir(cmd)),
-      });
-      print(model, r, { key: 'text', values: texts }, opts.json);
+      const { model, result } = await withCompute(getDataDir(cmd), (c) =>
+        c.embedTexts({ model: opts.model, provider: opts.provider, texts }),
+      );
+      print(opts.model, model, result, { key: 'text', values: texts }, opts.json);
     });
 
   common(
@@ -129,16 +87,10 @@ export function registerEmbedCommands(program: Command, getDataDir: (cmd: Comman
   )
     .addHelpText('after', '\nExamples:\n  $ fstudio embed-image cat.jpg dog.png --json > vectors.json\n')
     .action(async (images: string[], opts: EmbedOpts, cmd: Command) => {
-      const model = resolveModel(opts.model, getDataDir(cmd));
       for (const f of images) if (!existsSync(f)) throw new CliError(`${f}: no such file. Check the path.`);
-      await ensureCacheDir(model);
-      const size = (await readClipConfig(model.dir)).vision.imageSize;
-      const pixels = await clipPixelBatch(images, size);
-      const r = await embedImage(model.dir, pixels, {
-        provider: opts.provider,
-        cacheFile: model.cacheFile,
-        graphCacheDir: graphCacheDir(getDataDir(cmd)),
-      });
-      print(model, r, { key: 'image', values: images }, opts.json);
+      const { model, result } = await withCompute(getDataDir(cmd), (c) =>
+        c.embedImages({ model: opts.model, provider: opts.provider, images }),
+      );
+      print(opts.model, model, result, { key: 'image', values: images }, opts.json);
     });
 }

@@ -1,8 +1,11 @@
 // `fstudio import <files...>`: one file per call, continuing past bad files, a progress bar
 // on a terminal, a summary at the end, exit code 1 when any file failed.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { lstat, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImportReport } from '../../shared/api.js';
+import { MAX_IMPORT_FILE_BYTES } from '../server/server.js';
 import { ProgressBar, printJson } from './output.js';
 import { callStudio, withStudio } from './studio-session.js';
 
@@ -11,52 +14,148 @@ const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif']);
 /** Image files a folder walk skips, and says so: the studio does not import these formats. */
 const UNSUPPORTED_EXT = new Set(['.avif', '.tif', '.tiff', '.bmp', '.heic', '.heif', '.jxl', '.svg']);
 
+/**
+ * A path for the fs calls: a string, or the raw bytes of a path found in a folder whose name is not
+ * valid UTF-8 (as a string it would name another file, and opening it would fail with ENOENT).
+ */
+type FsPath = string | Buffer;
+
+/** The path for messages and for the gallery: bytes that are not UTF-8 show as U+FFFD. */
+function shown(p: FsPath): string {
+  return typeof p === 'string' ? p : p.toString('utf8');
+}
+
+function childPath(dir: FsPath, name: Buffer): FsPath {
+  if (typeof dir === 'string' && isUtf8(name)) return path.join(dir, name.toString('utf8'));
+  const prefix =
+    typeof dir === 'string' ? Buffer.from(path.join(dir, path.sep)) : Buffer.concat([dir, Buffer.from(path.sep)]);
+  return Buffer.concat([prefix, name]);
+}
+
+/** True when the name says it is an image the studio imports (a folder walk reports only those when they fail). */
+function imageNamed(p: FsPath): boolean {
+  return IMAGE_EXT.has(path.extname(shown(p)).toLowerCase());
+}
+
+/** What a file system entry is when it is not a regular file ("a FIFO"); null for a regular file. */
+function notRegular(entry: Stats | Dirent<Buffer>): string | null {
+  if (entry.isFile()) return null;
+  if (entry.isDirectory()) return 'a folder';
+  if (entry.isFIFO()) return 'a FIFO (named pipe)';
+  if (entry.isCharacterDevice()) return 'a character device';
+  if (entry.isBlockDevice()) return 'a block device';
+  if (entry.isSocket()) return 'a socket';
+  return 'something other than a file';
+}
+
+function notRegularError(kind: string, viaLink: boolean): string {
+  return `${viaLink ? `a symbolic link to ${kind}` : kind}, not a regular file: skipped. Name image files or folders of them.`;
+}
+
+const MiB = 1024 * 1024;
+
+function tooLargeError(size: number): string {
+  return (
+    `${(size / MiB).toFixed(1)} MiB, over the ${MAX_IMPORT_FILE_BYTES / MiB} MiB one image may have: skipped. ` +
+    'Save it smaller (as JPEG or WebP, say) to import it.'
+  );
+}
+
+/**
+ * The bytes of a regular file of at most MAX_IMPORT_FILE_BYTES; anything else is refused by what it
+ * is. The checks are made on the open descriptor, so a FIFO or device swapped in after the folder
+ * walk is refused too, and O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
+ */
+async function readImageFile(file: FsPath): Promise<Uint8Array<ArrayBuffer>> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const st = await handle.stat();
+    const kind = notRegular(st);
+    if (kind) throw new Error(notRegularError(kind, false));
+    if (st.size > MAX_IMPORT_FILE_BYTES) throw new Error(tooLargeError(st.size));
+    // Never more than the size checked: a file that grows while it is read is cut there.
+    const data = new Uint8Array(st.size);
+    let filled = 0;
+    while (filled < data.length) {
+      const { bytesRead } = await handle.read(data, filled, data.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === data.length ? data : data.slice(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
 interface Expanded {
-  files: string[];
+  files: FsPath[];
   /** Images of unsupported types skipped in folders, by extension. */
   unsupported: Map<string, number>;
   /** Folders that gave no image file at all. */
   emptyFolders: string[];
 }
 
+/** Why a path named on the command line cannot be imported, or null when it is a file or folder. */
+async function inputError(input: string, st: Stats | NodeJS.ErrnoException): Promise<string | null> {
+  if (st instanceof Error) {
+    if (st.code !== 'ENOENT') return st.message;
+    // The command line reaches Node as UTF-8, so the bytes of such a name are lost before we see them.
+    if (input.includes('\uFFFD'))
+      return (
+        'no such file; its name has bytes that are not valid UTF-8 (shown as \uFFFD), which a name given ' +
+        'on the command line cannot carry. Name the folder that holds it instead.'
+      );
+    return 'no such file';
+  }
+  if (st.isDirectory()) return null;
+  const kind = notRegular(st);
+  if (!kind) return null;
+  const link = await lstat(input).catch(() => null);
+  return notRegularError(kind, link?.isSymbolicLink() ?? false);
+}
+
 /**
  * Files as given; folders are walked for image files (by extension), in name order. Symbolic
  * links to files are followed; links to folders are not (a link loop would never end) and are
- * reported as skipped.
+ * reported as skipped, as are FIFOs, devices and sockets with an image's name.
  */
 async function expand(inputs: string[], failed: ImportReport['failed']): Promise<Expanded> {
   const out: Expanded = { files: [], unsupported: new Map(), emptyFolders: [] };
-  const consider = (p: string) => {
-    const ext = path.extname(p).toLowerCase();
+  const consider = (p: FsPath) => {
+    const ext = path.extname(shown(p)).toLowerCase();
     if (IMAGE_EXT.has(ext)) out.files.push(p);
     else if (UNSUPPORTED_EXT.has(ext)) out.unsupported.set(ext, (out.unsupported.get(ext) ?? 0) + 1);
   };
-  const walk = async (dir: string) => {
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => a.name.localeCompare(b.name));
-    for (const e of entries) {
-      const p = path.join(dir, e.name);
+  const walk = async (dir: FsPath) => {
+    // Names as bytes: one that is not UTF-8 can only be opened by its bytes.
+    const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+    const named = entries.map((entry) => ({ entry, name: entry.name.toString('utf8') }));
+    named.sort((a, b) => a.name.localeCompare(b.name));
+    for (const { entry: e } of named) {
+      const p = childPath(dir, e.name);
       if (e.isDirectory()) await walk(p);
       else if (e.isFile()) consider(p);
       else if (e.isSymbolicLink()) {
         const st = await stat(p).catch(() => null);
         if (!st) {
-          if (IMAGE_EXT.has(path.extname(p).toLowerCase()))
-            failed.push({ name: p, error: 'broken symbolic link (what it points to does not exist)' });
+          if (imageNamed(p))
+            failed.push({ name: shown(p), error: 'broken symbolic link (what it points to does not exist)' });
         } else if (st.isFile()) consider(p);
         else if (st.isDirectory())
           failed.push({
-            name: p,
+            name: shown(p),
             error: 'symbolic link to a folder, not followed: pass the folder it points to to import it',
           });
-      }
+        else if (imageNamed(p)) failed.push({ name: shown(p), error: notRegularError(notRegular(st)!, true) });
+      } else if (imageNamed(p)) failed.push({ name: shown(p), error: notRegularError(notRegular(e)!, false) });
     }
   };
   for (const input of inputs) {
     const st = await stat(input).catch((e: NodeJS.ErrnoException) => e);
-    if (st instanceof Error) {
-      failed.push({ name: input, error: st.code === 'ENOENT' ? 'no such file' : st.message });
-    } else if (st.isDirectory()) {
+    const error = await inputError(input, st);
+    if (error !== null) {
+      failed.push({ name: input, error });
+    } else if (!(st instanceof Error) && st.isDirectory()) {
       const before = out.files.length + failed.length;
       await walk(input);
       if (out.files.length + failed.length === before) out.emptyFolders.push(input);
@@ -101,35 +200,37 @@ export async function importCommand(dataDir: string, inputs: string[], opts: { j
   const bar = new ProgressBar(total);
   for (const f of report.failed) bar.log(`failed: ${f.name}: ${f.error}`);
 
+  const fail = (name: string, error: string) => {
+    report.failed.push({ name, error });
+    bar.log(`failed: ${name}: ${error}`);
+  };
   if (files.length > 0) {
     await withStudio(dataDir, async (studio) => {
       let done = report.failed.length;
       for (const file of files) {
-        bar.update(done, path.basename(file));
-        const name = path.basename(file);
+        const label = shown(file);
+        const name = path.basename(label);
+        bar.update(done++, name);
+        if (typeof file !== 'string')
+          bar.log(
+            `note: ${label}: this path is not valid UTF-8 (shown with \uFFFD in place of the bytes that are not); ` +
+              `it is imported as "${name}".`,
+          );
         let data: Uint8Array<ArrayBuffer>;
         try {
-          const buf = await readFile(file);
-          data = new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength);
+          data = await readImageFile(file);
         } catch (e) {
-          report.failed.push({ name: file, error: (e as Error).message });
-          bar.log(`failed: ${file}: ${(e as Error).message}`);
-          done++;
+          fail(label, (e as Error).message);
           continue;
         }
         try {
           const r = await callStudio(studio, 'importImages', { files: [{ name, data }] });
           report.imported.push(...r.imported);
           report.duplicates.push(...r.duplicates);
-          for (const f of r.failed) {
-            report.failed.push({ name: file, error: f.error });
-            bar.log(`failed: ${file}: ${f.error}`);
-          }
+          for (const f of r.failed) fail(label, f.error);
         } catch (e) {
-          report.failed.push({ name: file, error: (e as Error).message });
-          bar.log(`failed: ${file}: ${(e as Error).message}`);
+          fail(label, (e as Error).message);
         }
-        done++;
       }
       bar.update(done, '');
     });

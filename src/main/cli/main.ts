@@ -2,6 +2,7 @@
 // bin/fstudio.js registers tsx and calls run(); every command opens the studio on the data
 // folder of --data-dir / FSTUDIO_DATA_DIR / the app's own folder, and closes it when done.
 import { Command, CommanderError, Option } from 'commander';
+import { EXPLICIT_PROVIDERS } from '../../shared/providers.js';
 import { resolveDataDir } from './data-dir.js';
 import { doctor } from './doctor.js';
 import { galleryExport, galleryList, parseId, parseKind, parseLimit, parseOffset } from './gallery.js';
@@ -53,15 +54,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     )
     .option('--json', 'print the report as JSON')
     .option('--gradcheck', 'also check every gradient rule against finite differences')
-    .addOption(
-      new Option('--provider <name>', 'execution provider for --gradcheck').choices([
-        'cpu',
-        'webgpu',
-        'cuda',
-        'dml',
-        'coreml',
-      ]),
-    )
+    .addOption(new Option('--provider <name>', 'execution provider for --gradcheck').choices(EXPLICIT_PROVIDERS))
     .addHelpText(
       'after',
       examples([

@@ -8,7 +8,7 @@ import { formatBytes } from '../../shared/format.js';
 
 export { formatBytes };
 import { encodeWire } from '../../shared/wire.js';
-import { type ProviderChoice } from '../engine/graph/runtime-providers.js';
+import { type ProviderChoice } from '../engine/runtime/providers.js';
 
 /** A failure the user can fix; printed as one line, exit code as given. */
 export class CliError extends Error {

@@ -17,7 +17,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, toFloat32 } from '../engine/weights/index.js';
 import { readVqganImage, vqganTargetSize } from '../studio/images-vqgan.js';
-import { CliError } from './output.js';
+import { StudioError } from '../../shared/api.js';
 import {
   parseSize,
   readTokensFile,
@@ -163,14 +163,15 @@ describe('fstudio vqgan', () => {
     await expect(readTokensFile(file)).rejects.toThrow(/not a token grid from `fstudio vqgan encode`/);
   });
 
-  it('a checkpoint that does not fit its model.yaml is a CliError listing the tensors', async () => {
+  it('a checkpoint that does not fit its model.yaml is a ModelMismatch error listing the tensors', async () => {
     const dir = path.join(dataDir, 'wrong-model');
     mkdirSync(dir);
     copyFileSync(CKPT, path.join(dir, 'last.ckpt'));
     const yaml = readFileSync(path.join(FIX, 'model.yaml'), 'utf8').replace('embed_dim: 8', 'embed_dim: 4');
     writeFileSync(path.join(dir, 'model.yaml'), yaml);
     const err = await vqganEncode(dataDir, IMAGE, { model: dir, provider: 'cpu' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CliError);
+    expect(err).toBeInstanceOf(StudioError);
+    expect((err as StudioError).code).toBe('ModelMismatch');
     expect((err as Error).message).toContain(
       [
         '  wrong shape (4):',
@@ -187,7 +188,7 @@ describe('fstudio vqgan', () => {
       /VQGAN "vqgan_imagenet_f16_1024" is not installed .*fstudio models pull vqgan_imagenet_f16_1024/,
     );
     await expect(vqganEncode(dataDir, IMAGE, { model: 'no-such-model' })).rejects.toThrow(
-      /--model no-such-model: not a file, a folder, or a VQGAN in the catalog \(vqgan_imagenet_f16_16384/,
+      /model "no-such-model" is not a file, a folder, or a VQGAN in the catalog \(vqgan_imagenet_f16_16384/,
     );
   });
 

@@ -1,10 +1,12 @@
 // The WebSocket at /events: every StudioApi event, relayed to every authorised client as
-// wire-encoded `{event, payload}`. The socket is one-way; the client calls through HTTP.
+// `{event, payload}`: a text frame of wire JSON, or, when the payload carries bytes (a job's preview
+// frame), one binary frame with the bytes as they are (wire.ts encodeWireBinary), never base64.
+// The socket is one-way; the client calls through HTTP.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { apiEvents, type EventName } from '../../shared/api.js';
-import { encodeWire } from '../../shared/wire.js';
+import { encodeWire, encodeWireBinary, hasBytes } from '../../shared/wire.js';
 import type { Studio } from '../studio/types.js';
 
 export interface EventsOptions {
@@ -46,7 +48,8 @@ export function attachEvents(server: Server, opts: EventsOptions): { close(): vo
 
   const unsubscribe = (Object.keys(apiEvents) as EventName[]).map((event) =>
     opts.studio.on(event, (payload) => {
-      const frame = encodeWire({ event, payload });
+      const message = { event, payload };
+      const frame = hasBytes(payload) ? encodeWireBinary(message) : encodeWire(message);
       for (const ws of wss.clients) if (ws.readyState === ws.OPEN) ws.send(frame);
     }),
   );

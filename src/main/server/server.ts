@@ -57,11 +57,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The largest image file a client sends in one call (the renderer and `fstudio import` refuse larger ones). */
+export const MAX_IMPORT_FILE_BYTES = 256 * 1024 * 1024;
+
 /**
- * 384 MiB: room for one 256 MB file as base64 (4/3 of its size) in a single call. A JSON body
- * becomes one string and V8 strings stop at ~512 MiB, so this is close to the ceiling anyway.
+ * 384 MiB: room for one MAX_IMPORT_FILE_BYTES file as base64 (4/3 of its size) in a single call. A
+ * JSON body becomes one string and V8 strings stop at ~512 MiB, so this is close to the ceiling anyway.
  */
-export const DEFAULT_MAX_BODY = 384 * 1024 * 1024;
+export const DEFAULT_MAX_BODY = (MAX_IMPORT_FILE_BYTES / 2) * 3;
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -93,8 +96,22 @@ function sendJson(res: ServerResponse, status: number, body: unknown, extra: Rec
   res.end(text);
 }
 
+/**
+ * True while the request still has body bytes on the way that nobody read: a refusal then closes
+ * the connection, or Node would drain a trickled body (up to requestTimeout) to reuse it.
+ */
+function bodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * An error as JSON. When the body was not read, with `Connection: close`: Node then closes the
+ * socket as soon as the answer is written, without reading the rest of the body.
+ */
 function sendError(res: ServerResponse, status: number, name: string, message: string): void {
-  sendJson(res, status, { ok: false, error: { name, message } });
+  sendJson(res, status, { ok: false, error: { name, message } }, bodyUnread(res.req) ? { Connection: 'close' } : {});
 }
 
 /** Reads the body up to `limit` bytes; a longer one is refused before it is all in memory. */
@@ -330,7 +347,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (e instanceof HttpError) {
-        if (e.status === 413) res.setHeader('Connection', 'close');
         if (!res.headersSent) sendError(res, e.status, e.code, e.message);
         return;
       }

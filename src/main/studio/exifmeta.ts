@@ -1,10 +1,21 @@
 // AUTOMATIC1111 saves its infotext in JPEG and WebP files as the EXIF UserComment (tag 0x9286
 // in the Exif IFD), written by piexif as "UNICODE\0" + UTF-16 big-endian. This reads that one
 // tag by hand from the TIFF structure: pure, no sharp (images.ts hands over the EXIF block).
+// A comment is read up to MAX_COMMENT_BYTES, in one pass; a longer one is cut there (and said so).
+//
+// Public API: MAX_COMMENT_BYTES, UserComment, readUserComment, exifUserComment.
 
 const EXIF_IFD_POINTER = 0x8769;
 const USER_COMMENT = 0x9286;
-const MAX_COMMENT = 1 << 20;
+/** A UserComment is decoded up to this many bytes (1 MiB, the 8-byte encoding prefix included). */
+export const MAX_COMMENT_BYTES = 1 << 20;
+
+/** The text without the NUL padding some writers put at its end. */
+function trimNuls(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
 
 function decodeUserComment(b: Uint8Array, littleEndian: boolean): string | null {
   if (b.length < 8) return null;
@@ -25,18 +36,25 @@ function decodeUserComment(b: Uint8Array, littleEndian: boolean): string | null 
       swapped[i] = le ? body[i]! : body[i + 1]!;
       swapped[i + 1] = le ? body[i + 1]! : body[i]!;
     }
-    return new TextDecoder('utf-16le').decode(swapped).replace(/\0+$/, '');
+    return trimNuls(new TextDecoder('utf-16le').decode(swapped));
   }
-  if (prefix.startsWith('ASCII') || prefix === '\0'.repeat(8))
-    return new TextDecoder('utf-8').decode(body).replace(/\0+$/, '');
+  if (prefix.startsWith('ASCII') || prefix === '\0'.repeat(8)) return trimNuls(new TextDecoder('utf-8').decode(body));
   return null; // JIS and unknown encodings: not worth guessing
+}
+
+export interface UserComment {
+  text: string;
+  /** The comment's size in the file, in bytes (its encoding prefix included). */
+  bytes: number;
+  /** Whether it was over MAX_COMMENT_BYTES, so only that much was decoded. */
+  truncated: boolean;
 }
 
 /**
  * The UserComment of an EXIF block (with or without the "Exif\0\0" prefix of a JPEG APP1
  * segment), or null when there is none or the structure is broken.
  */
-export function exifUserComment(exif: Uint8Array): string | null {
+export function readUserComment(exif: Uint8Array): UserComment | null {
   let tiff = exif;
   if (tiff.length >= 6 && String.fromCharCode(...tiff.subarray(0, 6)) === 'Exif\0\0') tiff = tiff.subarray(6);
   if (tiff.length < 8) return null;
@@ -62,8 +80,15 @@ export function exifUserComment(exif: Uint8Array): string | null {
   const pointer = ifd0.find((e) => e.tag === EXIF_IFD_POINTER);
   const exifIfd = pointer ? entries(u32(pointer.at)) : [];
   const uc = [...exifIfd, ...ifd0].find((e) => e.tag === USER_COMMENT);
-  if (!uc || uc.count > MAX_COMMENT) return null;
+  if (!uc) return null;
   const start = uc.count <= 4 ? uc.at : u32(uc.at);
   if (start + uc.count > tiff.length) return null;
-  return decodeUserComment(tiff.subarray(start, start + uc.count), le);
+  const truncated = uc.count > MAX_COMMENT_BYTES;
+  const text = decodeUserComment(tiff.subarray(start, start + Math.min(uc.count, MAX_COMMENT_BYTES)), le);
+  return text === null ? null : { text, bytes: uc.count, truncated };
+}
+
+/** The text of readUserComment: the UserComment, cut at MAX_COMMENT_BYTES; null when there is none. */
+export function exifUserComment(exif: Uint8Array): string | null {
+  return readUserComment(exif)?.text ?? null;
 }

@@ -1,6 +1,11 @@
 // Numbered schema migrations (after Signal Desktop's ts/sql/migrations): each entry moves the
 // database from version-1 to version; pending ones run in one transaction with
 // PRAGMA user_version. Never edit a released migration: append a new one.
+//
+// Migrations run with foreign keys OFF (History.open turns them off before the transaction and
+// runs PRAGMA foreign_key_check before it commits), so that a migration can rebuild a table the
+// way SQLite recommends (https://www.sqlite.org/lang_altertable.html#otheralter): with them on,
+// DROP TABLE runs would cascade into images and delete every gallery item.
 import type Database from 'better-sqlite3';
 
 export interface Migration {
@@ -80,6 +85,80 @@ export const migrations: readonly Migration[] = [
         -- Substring search for scripts written without spaces (Chinese, Japanese, Thai), which
         -- unicode61 cannot split into words; only items whose text has such characters are here.
         CREATE VIRTUAL TABLE search_unspaced USING fts5 (text, tokenize = 'trigram');
+      `);
+    },
+  },
+  {
+    // Runs become jobs: a state the database enforces, an error, progress, updated_at; and
+    // run_assets, the assets a run holds that are not gallery images (init image, image
+    // prompts, preview frames, outputs). The state lists are those of RunState and
+    // RunAssetRole in src/shared/runs.ts, written out: a migration never changes once released,
+    // so a new state means a new migration.
+    //
+    // SQLite cannot add a CHECK to an existing column, so runs is rebuilt: new table, copy,
+    // drop, rename, indexes again (foreign keys are off while migrations run; see above). A
+    // rebuild rather than triggers that RAISE: the constraint is part of the table, shown by
+    // its schema, enforced for every writer (the CLI, an old script, the sqlite3 shell) and
+    // for UPDATE as well as INSERT, and it lets the new columns be NOT NULL and checked together
+    // with the state (a failed run always says why).
+    version: 2,
+    up(db) {
+      db.exec(`
+        CREATE TABLE runs_v2 (
+          id             INTEGER PRIMARY KEY,
+          kind           TEXT    NOT NULL CHECK (kind IN ('generate', 'prompt', 'classify', 'import')),
+          status         TEXT    NOT NULL DEFAULT 'done'
+                                 CHECK (status IN ('queued', 'running', 'paused', 'failed', 'cancelled', 'done')),
+          title          TEXT    NOT NULL DEFAULT '',
+          note           TEXT    NOT NULL DEFAULT '',
+          spec           TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(spec)),
+          provenance     TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(provenance)),
+          -- names runs, not runs_v2: after the rename below it is the new table's own id
+          parent_run_id  INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+          created_at     INTEGER NOT NULL,
+          started_at     INTEGER,
+          finished_at    INTEGER,
+          -- last change of state or progress (ms since the epoch, as the other times)
+          updated_at     INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+          -- why a failed run failed, in words; only failed runs have one, and every one does
+          error          TEXT,
+          -- steps done of steps planned (total unknown: NULL)
+          progress_step  INTEGER CHECK (progress_step IS NULL OR progress_step >= 0),
+          progress_total INTEGER CHECK (progress_total IS NULL OR progress_total > 0),
+          CHECK ((status = 'failed') = (error IS NOT NULL)),
+          CHECK (progress_step IS NULL OR progress_total IS NULL OR progress_step <= progress_total)
+        );
+        -- Version 1 wrote no state but the default 'done'; anything else (written by hand) that is
+        -- not a state becomes 'done', and a 'failed' gets an error, as the checks now require.
+        INSERT INTO runs_v2 (id, kind, status, title, note, spec, provenance, parent_run_id,
+                             created_at, started_at, finished_at, updated_at, error)
+          SELECT id, kind,
+                 CASE WHEN status IN ('queued', 'running', 'paused', 'failed', 'cancelled', 'done') THEN status ELSE 'done' END,
+                 title, note, spec, provenance, parent_run_id, created_at, started_at, finished_at,
+                 coalesce(finished_at, started_at, created_at),
+                 CASE WHEN status = 'failed' THEN 'failed (no error was recorded)' END
+          FROM runs;
+        DROP TABLE runs;
+        ALTER TABLE runs_v2 RENAME TO runs;
+        CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+        CREATE INDEX runs_kind_created ON runs (kind, created_at);
+        -- Runs in one state in order: the queue (queued, oldest first), what is running or paused.
+        CREATE INDEX runs_status_created ON runs (status, created_at, id);
+
+        CREATE TABLE run_assets (
+          id     INTEGER PRIMARY KEY,
+          run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          sha256 TEXT    NOT NULL REFERENCES assets (sha256),
+          role   TEXT    NOT NULL CHECK (role IN ('init', 'image-prompt', 'frame', 'output')),
+          -- the step a frame (always) or an output (when it has one) was taken at
+          step   INTEGER CHECK (step IS NULL OR step >= 0),
+          CHECK (role <> 'frame' OR step IS NOT NULL)
+        );
+        -- A run's assets by role and step (its frames in order, the frame at a step); also the
+        -- index the cascade from runs walks.
+        CREATE UNIQUE INDEX run_assets_run ON run_assets (run_id, role, step, sha256);
+        -- "Does any run hold this asset?", asked by the purge, the sweep and asset serving.
+        CREATE INDEX run_assets_sha ON run_assets (sha256);
       `);
     },
   },

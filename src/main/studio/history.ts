@@ -4,12 +4,20 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StudioError, type ImageMetadata, type RunKind } from '../../shared/api.js';
+import {
+  canTransition,
+  isTerminalRunState,
+  RUN_TRANSITIONS,
+  type RunAssetRole,
+  type RunState,
+} from '../../shared/runs.js';
 import { LATEST_VERSION, migrations, type Migration } from './history-migrations.js';
 import { hasUnspacedScript, parseSearchText } from './fts.js';
 
 export interface RunInput {
   kind: RunKind;
-  status?: string;
+  /** 'done' unless given (an import is recorded once it is complete). */
+  status?: RunState;
   title: string;
   note?: string;
   spec: unknown;
@@ -18,6 +26,38 @@ export interface RunInput {
   createdAt: number;
   startedAt?: number | null;
   finishedAt?: number | null;
+  /** Why it failed: required with status 'failed', refused with any other. */
+  error?: string | null;
+  /** Steps planned, when known. */
+  progressTotal?: number | null;
+}
+
+/** What a job needs to be queued: a run without state, times or outcome yet. */
+export type JobInput = Omit<RunInput, 'status' | 'startedAt' | 'finishedAt' | 'error'>;
+
+/** A move of a run to another state; a failed run says why. */
+export type RunChange = { to: Exclude<RunState, 'failed'> } | { to: 'failed'; error: string };
+
+export interface RunRow {
+  id: number;
+  kind: RunKind;
+  status: RunState;
+  title: string;
+  note: string;
+  spec: unknown;
+  provenance: Record<string, unknown>;
+  parentRunId: number | null;
+  createdAt: number;
+  /** When it first started running (kept across pauses). */
+  startedAt: number | null;
+  /** When it became failed, cancelled or done. */
+  finishedAt: number | null;
+  /** Last change of state or progress. */
+  updatedAt: number;
+  /** Why it failed; null unless failed. */
+  error: string | null;
+  progressStep: number | null;
+  progressTotal: number | null;
 }
 
 export interface AssetRow {
@@ -35,6 +75,15 @@ export interface ImageInput {
   fileName: string | null;
   metadata: ImageMetadata | null;
   createdAt: number;
+}
+
+/** A run as selected (RUN_COLUMNS), its JSON columns still text. */
+type StoredRun = Omit<RunRow, 'spec' | 'provenance'> & { spec: string; provenance: string };
+
+/** An asset a run holds (see RunAssetRole), with its file. */
+export interface RunAssetRow extends AssetRow {
+  role: RunAssetRole;
+  step: number | null;
 }
 
 /** The columns a gallery card needs; the page query selects only these. */
@@ -59,7 +108,7 @@ export interface ImageRow extends Omit<CardRow, 'favourite'> {
   path: string;
   thumbPath: string | null;
   note: string;
-  status: string;
+  status: RunState;
   spec: unknown;
   provenance: Record<string, unknown>;
   metadata: ImageMetadata | null;
@@ -116,6 +165,20 @@ function tooNew(file: string, found: number): StudioError {
   );
 }
 
+function danglingReferences(
+  file: string,
+  version: number,
+  rows: { table: string; rowid: number; parent: string }[],
+): StudioError {
+  const first = rows[0]!;
+  return new StudioError(
+    'DatabaseCorrupt',
+    `Updating the history database ${file} to schema version ${version} found ${rows.length} row(s) that refer to ` +
+      `rows that do not exist (the first: ${first.table} row ${first.rowid}, referring to ${first.parent}). ` +
+      `Nothing was changed. Copy the data folder somewhere safe, then move history.db aside to start a fresh history.`,
+  );
+}
+
 /** SQLite's own errors at open, turned into ones that say what to do. */
 function explainOpenError(file: string, e: unknown): unknown {
   if (e instanceof StudioError) return e;
@@ -153,6 +216,26 @@ const parseJson = <T>(text: string | null, fallback: T): T => {
 const IMAGE_COLUMNS = `
   i.id, i.run_id AS runId, i.kind, i.sha256, r.title, a.width, a.height, i.favourite, i.created_at AS createdAt`;
 
+const RUN_COLUMNS = `
+  id, kind, status, title, note, spec, provenance, parent_run_id AS parentRunId, created_at AS createdAt,
+  started_at AS startedAt, finished_at AS finishedAt, updated_at AS updatedAt, error,
+  progress_step AS progressStep, progress_total AS progressTotal`;
+
+const ASSET_COLUMNS = `a.sha256, a.path, a.mime, a.bytes, a.width, a.height, a.thumb_path AS thumbPath`;
+
+/** A run's spec and provenance as stored (JSON text), parsed. */
+function withParsedJson<T extends { spec: string; provenance: string }>(
+  r: T,
+): Omit<T, 'spec' | 'provenance'> & { spec: unknown; provenance: Record<string, unknown> } {
+  return {
+    ...r,
+    spec: parseJson<unknown>(r.spec, {}),
+    provenance: parseJson<Record<string, unknown>>(r.provenance, {}),
+  };
+}
+
+const invalid = (message: string) => new StudioError('InvalidArgument', message);
+
 export class History {
   readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
@@ -166,8 +249,35 @@ export class History {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertRun:
-        p(`INSERT INTO runs (kind, status, title, note, spec, provenance, parent_run_id, created_at, started_at, finished_at)
-                    VALUES (@kind, @status, @title, @note, @spec, @provenance, @parentRunId, @createdAt, @startedAt, @finishedAt)`),
+        p(`INSERT INTO runs (kind, status, title, note, spec, provenance, parent_run_id, created_at, started_at,
+                                      finished_at, updated_at, error, progress_total)
+                    VALUES (@kind, @status, @title, @note, @spec, @provenance, @parentRunId, @createdAt, @startedAt,
+                            @finishedAt, @updatedAt, @error, @progressTotal)`),
+      run: p(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`),
+      runsOldest: p(`SELECT ${RUN_COLUMNS} FROM runs WHERE status = @state
+                     ORDER BY created_at, id LIMIT @limit OFFSET @offset`),
+      runsNewest: p(`SELECT ${RUN_COLUMNS} FROM runs WHERE status = @state
+                     ORDER BY created_at DESC, id DESC LIMIT @limit OFFSET @offset`),
+      // Compare-and-set on the state read just before: a concurrent move by another connection makes it change nothing.
+      moveRun: p(`UPDATE runs SET status = @to, error = @error, updated_at = @now,
+                    started_at = CASE WHEN @to = 'running' THEN coalesce(started_at, @now) ELSE started_at END,
+                    finished_at = CASE WHEN @to IN ('failed', 'cancelled', 'done') THEN @now ELSE finished_at END
+                  WHERE id = @id AND status = @from`),
+      setProgress: p(`UPDATE runs SET progress_step = @step, progress_total = @total, updated_at = @now
+                      WHERE id = @id AND status = 'running'`),
+      interruptRuns: p(`UPDATE runs SET status = 'failed', error = @error, finished_at = @now, updated_at = @now
+                        WHERE status = 'running' RETURNING id`),
+      deleteRun: p(`DELETE FROM runs WHERE id = ?`),
+      addRunAsset: p(`INSERT INTO run_assets (run_id, sha256, role, step)
+                      SELECT @runId, @sha256, @role, @step
+                      WHERE NOT EXISTS (SELECT 1 FROM run_assets WHERE run_id = @runId AND role = @role
+                                        AND step IS @step AND sha256 = @sha256)`),
+      runAssets: p(`SELECT ra.role, ra.step, ${ASSET_COLUMNS} FROM run_assets ra JOIN assets a ON a.sha256 = ra.sha256
+                    WHERE ra.run_id = @runId AND (@role IS NULL OR ra.role = @role)
+                    ORDER BY ra.role, ra.step, ra.id`),
+      runsOfAsset: p(`SELECT DISTINCT run_id AS id FROM run_assets WHERE sha256 = ? ORDER BY run_id`),
+      shasOfRun: p(`SELECT sha256 FROM images WHERE run_id = @runId
+                    UNION SELECT sha256 FROM run_assets WHERE run_id = @runId`),
       upsertAsset: p(`INSERT INTO assets (sha256, path, mime, bytes, width, height, thumb_path)
                       VALUES (@sha256, @path, @mime, @bytes, @width, @height, @thumbPath)
                       ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, thumb_path = excluded.thumb_path`),
@@ -188,26 +298,30 @@ export class History {
       insertTag: p(`INSERT OR IGNORE INTO tags (image_id, tag) VALUES (?, ?)`),
       setFavourite: p(`UPDATE images SET favourite = ? WHERE id = ? AND trashed_at IS NULL`),
       setNote: p(`UPDATE runs SET note = ? WHERE id = (SELECT run_id FROM images WHERE id = ?)`),
-      imagesOfRun: p(`SELECT id FROM images WHERE run_id = ?`),
+      imagesOfRun: p(`SELECT id, trash_token AS trashToken FROM images WHERE run_id = ?`),
       searchDelete: p(`DELETE FROM search WHERE rowid = ?`),
       unspacedDelete: p(`DELETE FROM search_unspaced WHERE rowid = ?`),
       unspacedInsert: p(`INSERT INTO search_unspaced (rowid, text) VALUES (?, ?)`),
       searchInsert: p(`INSERT INTO search (rowid, prompt, negative, labels, note, tags, file, meta)
                        VALUES (@id, @prompt, @negative, @labels, @note, @tags, @file, @meta)`),
       trash: p(`UPDATE images SET trashed_at = ?, trash_token = ? WHERE id = ? AND trashed_at IS NULL`),
-      trashed: p(`SELECT id, sha256 FROM images WHERE trash_token = ?`),
+      trashed: p(`SELECT id, sha256, run_id AS runId FROM images WHERE trash_token = ?`),
       untrash: p(`UPDATE images SET trashed_at = NULL, trash_token = NULL WHERE trash_token = ?`),
       oldTokens: p(`SELECT DISTINCT trash_token AS token FROM images WHERE trashed_at < ? AND trash_token IS NOT NULL`),
       deleteTrashed: p(`DELETE FROM images WHERE trash_token = ?`),
       deleteImage: p(`DELETE FROM images WHERE id = ?`),
-      emptyImportRuns: p(
-        `DELETE FROM runs WHERE kind = 'import' AND NOT EXISTS (SELECT 1 FROM images WHERE run_id = runs.id)`,
+      deleteIfEmptyImport: p(
+        `DELETE FROM runs WHERE id = ? AND kind = 'import' AND NOT EXISTS (SELECT 1 FROM images WHERE run_id = runs.id)`,
       ),
-      unreferencedAssets: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets
-                             WHERE NOT EXISTS (SELECT 1 FROM images WHERE images.sha256 = assets.sha256)`),
+      unreferencedAssets: p(`SELECT ${ASSET_COLUMNS} FROM assets a
+                             WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.sha256 = a.sha256)
+                               AND NOT EXISTS (SELECT 1 FROM run_assets ra WHERE ra.sha256 = a.sha256)`),
       deleteAsset: p(`DELETE FROM assets WHERE sha256 = ?`),
       imagesOfAsset: p(`SELECT id FROM images WHERE sha256 = ?`),
-      isLive: p(`SELECT 1 FROM images WHERE sha256 = ? AND trashed_at IS NULL LIMIT 1`),
+      isLive: p(`SELECT 1 WHERE EXISTS (SELECT 1 FROM images WHERE sha256 = @sha256 AND trashed_at IS NULL)
+                              OR EXISTS (SELECT 1 FROM run_assets WHERE sha256 = @sha256)`),
+      isReferenced: p(`SELECT 1 WHERE EXISTS (SELECT 1 FROM images WHERE sha256 = @sha256)
+                                    OR EXISTS (SELECT 1 FROM run_assets WHERE sha256 = @sha256)`),
       tokenExists: p(`SELECT 1 FROM images WHERE trash_token = ? LIMIT 1`),
       assetsOfToken: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets
                         WHERE sha256 IN (SELECT sha256 FROM images WHERE trash_token = ?)`),
@@ -249,18 +363,24 @@ export class History {
       db.pragma('journal_mode = WAL');
       // NORMAL is safe against process crashes in WAL mode (only a power cut can lose the last commit).
       db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > latest) throw tooNew(file, version);
       const pending = list.filter((m) => m.version > version);
       if (pending.length > 0) {
+        // Off while migrating, so that a table can be rebuilt (see history-migrations.ts); the
+        // pragma does nothing inside a transaction, so it is set before. What the rebuild could
+        // have broken is checked before the commit: a dangling reference rolls everything back.
+        db.pragma('foreign_keys = OFF');
         db.transaction(() => {
           for (const m of pending) {
             m.up(db);
             db.pragma(`user_version = ${m.version}`);
           }
+          const dangling = db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
+          if (dangling.length > 0) throw danglingReferences(file, latest, dangling);
         })();
       }
+      db.pragma('foreign_keys = ON');
       return new History(db, file);
     } catch (e) {
       db.close();
@@ -300,9 +420,17 @@ export class History {
   }
 
   insertRun(run: RunInput): number {
+    const status = run.status ?? 'done';
+    const error = run.error ?? null;
+    if ((status === 'failed') !== (error !== null && error.trim() !== ''))
+      throw invalid(
+        status === 'failed'
+          ? 'A failed run needs an error message saying why it failed.'
+          : `Only a failed run has an error message (this one is ${status}).`,
+      );
     const r = this.s.insertRun.run({
       kind: run.kind,
-      status: run.status ?? 'done',
+      status,
       title: run.title,
       note: run.note ?? '',
       spec: JSON.stringify(run.spec ?? {}),
@@ -311,8 +439,149 @@ export class History {
       createdAt: run.createdAt,
       startedAt: run.startedAt ?? null,
       finishedAt: run.finishedAt ?? null,
+      updatedAt: run.finishedAt ?? run.startedAt ?? run.createdAt,
+      error,
+      progressTotal: run.progressTotal ?? null,
     });
     return Number(r.lastInsertRowid);
+  }
+
+  // ---------- runs as jobs ----------
+  /** Records a job in the queue (state 'queued'); the queue is listRunsByState('queued'), oldest first. */
+  enqueueRun(job: JobInput): number {
+    return this.insertRun({ ...job, status: 'queued', startedAt: null, finishedAt: null, error: null });
+  }
+
+  /**
+   * Moves a run to another state if RUN_TRANSITIONS allows it (src/shared/runs.ts), and
+   * returns it as it is now. Entering 'running' sets startedAt the first time; entering a
+   * terminal state sets finishedAt. Throws NotFound for an unknown run and InvalidTransition
+   * for a move that is not allowed, or when the run changed state meanwhile (another process).
+   */
+  transitionRun(id: number, change: RunChange, now: number): RunRow {
+    const run = this.getRun(id);
+    if (!run) throw new StudioError('NotFound', `No run with id ${id} (it may have been deleted).`);
+    const { to } = change;
+    if (!canTransition(run.status, to)) {
+      const allowed = RUN_TRANSITIONS[run.status];
+      throw new StudioError(
+        'InvalidTransition',
+        `Run ${id} is ${run.status} and cannot become ${String(to)}: ` +
+          (allowed.length > 0 ? `from ${run.status} it can become ${allowed.join(', ')}.` : 'it has finished.'),
+      );
+    }
+    const error = change.to === 'failed' ? change.error : null;
+    if (change.to === 'failed' && !(typeof error === 'string' && error.trim() !== ''))
+      throw invalid(`Run ${id} cannot be marked failed without an error message saying why.`);
+    if (this.s.moveRun.run({ id, from: run.status, to, error, now }).changes === 0) {
+      const current = this.getRun(id);
+      throw new StudioError(
+        'InvalidTransition',
+        `Run ${id} changed state while it was being moved from ${run.status} to ${to} ` +
+          `(it is ${current ? current.status : 'deleted'} now). Refresh and try again.`,
+      );
+    }
+    return this.getRun(id)!;
+  }
+
+  /**
+   * Records the progress of a running run. Returns false (and changes nothing) when the run is
+   * not running: a step that finishes after a pause or a cancel was asked for is not recorded.
+   */
+  setRunProgress(id: number, step: number, total: number | null, now: number): boolean {
+    if (!Number.isInteger(step) || step < 0)
+      throw invalid(`A run's progress step must be a whole number >= 0 (got ${step}).`);
+    if (total !== null && (!Number.isInteger(total) || total < Math.max(1, step)))
+      throw invalid(`A run's step total must be a whole number >= 1 and >= its step (got ${step} of ${total}).`);
+    return this.s.setProgress.run({ id, step, total, now }).changes > 0;
+  }
+
+  /**
+   * Marks every run left 'running' as failed with `error`; returns their ids. Only for the
+   * open-time recovery, when no other process has the data folder open (one that has may be
+   * running them).
+   */
+  failInterruptedRuns(error: string, now: number): number[] {
+    return (this.s.interruptRuns.all({ error, now }) as { id: number }[]).map((r) => r.id);
+  }
+
+  /**
+   * Records that a run holds an asset (whose row must exist: upsertAsset first). Returns false
+   * when it already held it in that role and step. The caller makes sure the asset's file is
+   * in assets/: one whose images are all in the trash has its file in trash/<token>/ until an
+   * open-time sweep brings it back (write the same bytes again, as an import of a duplicate does).
+   */
+  addRunAsset(runId: number, a: { sha256: string; role: RunAssetRole; step?: number | null }): boolean {
+    return this.s.addRunAsset.run({ runId, sha256: a.sha256, role: a.role, step: a.step ?? null }).changes > 0;
+  }
+
+  /** The assets a run holds (all, or those in one role), by role, then step, then order added. */
+  runAssets(runId: number, role?: RunAssetRole): RunAssetRow[] {
+    return this.s.runAssets.all({ runId, role: role ?? null }) as RunAssetRow[];
+  }
+
+  /** The runs that hold this asset (in any role). */
+  runIdsOfAsset(sha256: string): number[] {
+    return (this.s.runsOfAsset.all(sha256) as { id: number }[]).map((r) => r.id);
+  }
+
+  /**
+   * Deletes a finished run for good, with what it holds (run_assets, by cascade) and its
+   * images that are in the trash; runs forked from it keep going without a parent. Refused for
+   * a run that is not finished (cancel it first) or that still has gallery images (delete them
+   * first). Returns the trashed images deleted with it, the trash tokens they were under, and
+   * the assets nothing references any more: the caller deletes their files (from assets/,
+   * thumbs/ and those tokens' trash folders), after this has returned.
+   */
+  deleteRun(id: number): { imageIds: number[]; trashTokens: string[]; orphaned: AssetRow[] } {
+    return this.transaction(() => {
+      const run = this.getRun(id);
+      if (!run) throw new StudioError('NotFound', `No run with id ${id} (it may have been deleted).`);
+      if (!isTerminalRunState(run.status))
+        throw new StudioError('RunActive', `Run ${id} is ${run.status}: cancel it before deleting it.`);
+      const images = this.s.imagesOfRun.all(id) as { id: number; trashToken: string | null }[];
+      const live = images.filter((i) => i.trashToken === null).map((i) => i.id);
+      if (live.length > 0)
+        throw new StudioError(
+          'RunHasImages',
+          `Run ${id} still has ${live.length} gallery item(s) (${live.join(', ')}): delete them first.`,
+        );
+      const held = this.shasOfRun(id);
+      for (const i of images) this.unindex(i.id);
+      this.s.deleteRun.run(id);
+      return {
+        imageIds: images.map((i) => i.id),
+        trashTokens: [...new Set(images.map((i) => i.trashToken!))],
+        orphaned: this.dropIfUnreferenced(held),
+      };
+    });
+  }
+
+  getRun(id: number): RunRow | null {
+    const r = this.s.run.get(id) as StoredRun | undefined;
+    return r ? withParsedJson(r) : null;
+  }
+
+  /** The runs in one state, oldest first unless asked (the queue: 'queued'), all unless a limit is given. */
+  listRunsByState(
+    state: RunState,
+    opts: { order?: 'oldest' | 'newest'; limit?: number; offset?: number } = {},
+  ): RunRow[] {
+    const stmt = opts.order === 'newest' ? this.s.runsNewest : this.s.runsOldest;
+    const rows = stmt.all({ state, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as StoredRun[];
+    return rows.map(withParsedJson);
+  }
+
+  /** The job to run next: the oldest queued run, or null when the queue is empty. */
+  nextQueuedRun(): RunRow | null {
+    return this.listRunsByState('queued', { limit: 1 })[0] ?? null;
+  }
+
+  /** The SQL of a prepared statement whose plan matters (exposed so a test can EXPLAIN it). */
+  statementSql(
+    name: 'runsOldest' | 'runsNewest' | 'isLive' | 'isReferenced' | 'unreferencedAssets' | 'shasOfRun',
+  ): string {
+    return this.s[name].source;
   }
 
   upsertAsset(a: AssetRow): void {
@@ -388,7 +657,8 @@ export class History {
 
   /**
    * Marks live images as trashed under `token`. Returns the ids trashed and the assets that
-   * no live image references any more (their files can move to the trash folder).
+   * nothing live holds any more, no live image and no run (their files can move to the trash
+   * folder); an asset a run still holds keeps its file in assets/.
    */
   trash(ids: readonly number[], token: string, now: number): { ids: number[]; orphaned: AssetRow[] } {
     return this.transaction(() => {
@@ -401,7 +671,7 @@ export class History {
         done.push(id);
         shas.add(img.sha256);
       }
-      const orphaned = [...shas].filter((sha) => !this.s.isLive.get(sha)).map((sha) => this.getAsset(sha)!);
+      const orphaned = [...shas].filter((sha) => !this.isAssetLive(sha)).map((sha) => this.getAsset(sha)!);
       return { ids: done, orphaned };
     });
   }
@@ -429,14 +699,42 @@ export class History {
     return (this.s.oldTokens.all(cutoff) as { token: string }[]).map((r) => r.token);
   }
 
-  /** Deletes the rows trashed under `token` for good; returns assets no image references now. */
+  /**
+   * Deletes the rows trashed under `token` for good, with the import runs left without an
+   * image (an import run is its image); returns the assets nothing references now (no image,
+   * no run). Only the assets of what it deleted are checked, each by two index lookups: the
+   * cost is that of the batch, not of the whole history.
+   */
   purge(token: string): AssetRow[] {
     return this.transaction(() => {
-      for (const { id } of this.s.trashed.all(token) as { id: number }[]) this.unindex(id);
+      const rows = this.s.trashed.all(token) as { id: number; sha256: string; runId: number }[];
+      for (const { id } of rows) this.unindex(id);
       this.s.deleteTrashed.run(token);
-      this.s.emptyImportRuns.run();
-      return this.dropUnreferencedAssets();
+      const candidates = new Set(rows.map((r) => r.sha256));
+      for (const runId of new Set(rows.map((r) => r.runId))) {
+        const held = this.shasOfRun(runId);
+        if (this.s.deleteIfEmptyImport.run(runId).changes > 0) for (const sha of held) candidates.add(sha);
+      }
+      return this.dropIfUnreferenced(candidates);
     });
+  }
+
+  /** The assets a run's images show and the assets it holds. */
+  private shasOfRun(runId: number): string[] {
+    return (this.s.shasOfRun.all({ runId }) as { sha256: string }[]).map((r) => r.sha256);
+  }
+
+  /** Of these assets, deletes the rows of those nothing references (no image, no run); returns them. */
+  private dropIfUnreferenced(shas: Iterable<string>): AssetRow[] {
+    const out: AssetRow[] = [];
+    for (const sha256 of shas) {
+      if (this.s.isReferenced.get({ sha256 }) !== undefined) continue;
+      const a = this.getAsset(sha256);
+      if (!a) continue;
+      this.s.deleteAsset.run(sha256);
+      out.push(a);
+    }
+    return out;
   }
 
   /** Every image (live or trashed) that shows this asset. */
@@ -444,6 +742,11 @@ export class History {
     return (this.s.imagesOfAsset.all(sha256) as { id: number }[]).map((r) => r.id);
   }
 
+  /**
+   * Deletes the asset rows nothing references: no image (live or in the trash) and no run
+   * (run_assets). Returns them; the caller deletes their files. A scan of every asset (with two
+   * index lookups each), for a full clean-up; purge and deleteRun check only their own assets.
+   */
   dropUnreferencedAssets(): AssetRow[] {
     const rows = this.s.unreferencedAssets.all() as AssetRow[];
     for (const r of rows) this.s.deleteAsset.run(r.sha256);
@@ -468,8 +771,12 @@ export class History {
     return this.s.allAssets.all() as AssetRow[];
   }
 
+  /**
+   * Whether the asset's file belongs in assets/ (and may be served): a live image shows it, or
+   * a run holds it. Otherwise it is only in the trash (its file in trash/<token>/), or unreferenced.
+   */
   isAssetLive(sha256: string): boolean {
-    return this.s.isLive.get(sha256) !== undefined;
+    return this.s.isLive.get({ sha256 }) !== undefined;
   }
 
   getImage(id: number): ImageRow | null {
@@ -483,10 +790,8 @@ export class History {
       | undefined;
     if (!r) return null;
     return {
-      ...r,
+      ...withParsedJson(r),
       favourite: r.favourite === 1,
-      spec: parseJson<unknown>(r.spec, {}),
-      provenance: parseJson<Record<string, unknown>>(r.provenance, {}),
       metadata: parseJson<ImageMetadata | null>(r.metadata, null),
     };
   }

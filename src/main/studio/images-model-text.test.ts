@@ -17,7 +17,7 @@ vi.mock('sharp', async (importOriginal) => {
 
 const { clipPixelBatch, clipPixels } = await import('./images-clip.js');
 const { readVqganImage } = await import('./images-vqgan.js');
-const { textKeywords } = await import('./pngmeta.js');
+const { textKeywords } = await import('./png-chunks.js');
 
 async function manyTextChunks(): Promise<{ png: Buffer; bare: Buffer }> {
   const body = deflateSync(Buffer.alloc(1024 * 1024, 0x41));

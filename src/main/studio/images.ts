@@ -2,7 +2,7 @@
 // PNG conversion. The only studio module that imports sharp.
 import sharp, { type Metadata } from 'sharp';
 import { StudioError } from '../../shared/api.js';
-import { isPng, readChunks, writeChunks } from './pngmeta.js';
+import { isPng, readChunks, writeChunks } from './png-chunks.js';
 
 /** Decompression-bomb guard: images over this many pixels are refused before decoding. */
 export const MAX_PIXELS = 100_000_000;

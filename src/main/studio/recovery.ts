@@ -7,6 +7,16 @@
 // works again then). A file no row points at (written just before a crash, or newer than a
 // history.db restored from a backup) is moved to trash/orphans-<time>/, emptied with the rest
 // of the trash after TRASH_DAYS. Only temp files of writes cut short are deleted at once.
+//
+// "Live" assets are those a live image shows or a run holds (History.isAssetLive): both have
+// their files in assets/, both are restored from the trash and get thumbnails here.
+//
+// Jobs: a run still 'running' when no other process has the folder open was cut short (a
+// crash, a kill, a power cut), and is marked failed with INTERRUPTED_RUN_ERROR. Failed, not
+// paused: a job's working state (the latent and the optimiser's moments of VQGAN+CLIP) lives in
+// the memory of the process that died, so there is nothing to resume from; what it saved (its
+// preview frames, as run_assets) stays, and a new run can be forked from the last of them.
+// Queued and paused runs are left as they are: nothing of theirs was in flight.
 import { readFile } from 'node:fs/promises';
 import { trashTokenTime, type AssetFiles } from './assets.js';
 import type { AssetRow, History } from './history.js';
@@ -14,6 +24,7 @@ import { makeThumbnail } from './images.js';
 import type { OpenReport } from './types.js';
 
 export const TRASH_DAYS = 30;
+export const INTERRUPTED_RUN_ERROR = 'interrupted: the studio stopped while this run was running';
 const DAY = 24 * 3600 * 1000;
 
 function emptyReport(quickCheck: string, sweep: OpenReport['sweep']): OpenReport {
@@ -28,6 +39,7 @@ function emptyReport(quickCheck: string, sweep: OpenReport['sweep']): OpenReport
     missingFiles: [],
     restoredFromTrash: 0,
     trashPurged: 0,
+    runsInterrupted: 0,
   };
 }
 
@@ -38,8 +50,10 @@ export function skippedRecovery(quickCheck: string, why: string): OpenReport {
 /** Open-time repairs: temp files, old trash, orphan files, missing files and thumbnails. */
 export async function recover(history: History, files: AssetFiles, quickCheck: string): Promise<OpenReport> {
   const report = emptyReport(quickCheck, 'done');
-  report.tempFilesRemoved = await files.sweepTemps();
   const now = Date.now();
+  // First, and whatever the files look like: it needs only the database.
+  report.runsInterrupted = history.failInterruptedRuns(INTERRUPTED_RUN_ERROR, now).length;
+  report.tempFilesRemoved = await files.sweepTemps();
   const cutoff = now - TRASH_DAYS * DAY;
   const removeAssetFiles = async (a: AssetRow, token: string | null) => {
     for (const rel of [a.path, a.thumbPath]) {
@@ -96,7 +110,7 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
   // only file must never go with the trash it sat in.
   const elsewhere = [...(await files.trashTokensOnDisk()), ...(await files.orphanFoldersOnDisk()).map((o) => o.name)];
   for (const a of rows.values()) {
-    if (!history.isAssetLive(a.sha256)) continue; // trashed: its files are in trash/<token>/
+    if (!history.isAssetLive(a.sha256)) continue; // only trashed images show it: its files are in trash/<token>/
     if (!onDisk.has(a.path)) {
       let found = false;
       for (const folder of elsewhere) {
@@ -110,7 +124,12 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
       }
       if (!found) {
         // Kept, not dropped: the file may come back (a backup, a drive not mounted).
-        report.missingFiles.push({ sha256: a.sha256, path: a.path, imageIds: history.imageIdsOfAsset(a.sha256) });
+        report.missingFiles.push({
+          sha256: a.sha256,
+          path: a.path,
+          imageIds: history.imageIdsOfAsset(a.sha256),
+          runIds: history.runIdsOfAsset(a.sha256),
+        });
         continue;
       }
     }

@@ -32,14 +32,22 @@ export interface OpenReport {
   orphansFolder: string | null;
   thumbsRebuilt: number;
   /**
-   * Live assets whose file is not in the data folder. Their rows are kept (never dropped): the
-   * file may be put back, and then the images work again.
+   * Live assets (shown by a live image, or held by a run) whose file is not in the data folder.
+   * Their rows are kept (never dropped): the file may be put back, and then the images work
+   * again. `imageIds`: the gallery items that show it (live or in the trash); `runIds`: the runs
+   * that hold it otherwise (as an init image, image prompt, frame or output).
    */
-  missingFiles: { sha256: string; path: string; imageIds: number[] }[];
+  missingFiles: { sha256: string; path: string; imageIds: number[]; runIds: number[] }[];
   /** Files found in a trash folder for images that were live, moved back. */
   restoredFromTrash: number;
   /** Trash batches older than 30 days emptied for good. */
   trashPurged: number;
+  /**
+   * Runs left 'running' by a process that stopped without finishing them (a crash, a kill),
+   * now marked failed with the error "interrupted: ...". Only counted when the sweep ran: while
+   * another process has the folder open, its runs may really be running.
+   */
+  runsInterrupted: number;
 }
 
 export interface Studio {

@@ -11,19 +11,21 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSession } from '../../../src/main/engine/graph/runtime.js';
+import { appVersion } from '../../../src/main/base/app-version.js';
+import { Builder } from '../../../src/main/engine/graph/builder.js';
+import { type ExternalWeights, emitModel } from '../../../src/main/engine/graph/onnx-proto.js';
+import { createSession } from '../../../src/main/engine/runtime/ort.js';
 import {
   DEFAULT_GRAPH_CACHE_MAX_BYTES,
   GRAPH_CODE_VERSION,
   GraphCache,
-  appVersion,
   cachedGraph,
   fileIdentity,
   getOrBuild,
   graphCacheKey,
   graphCacheMaxBytes,
-} from '../../../src/main/engine/graph/runtime-cache.js';
-import { addModel } from '../../../src/main/engine/graph/runtime-tiny-model.js';
+} from '../../../src/main/engine/runtime/graph-cache.js';
+import { addModel } from '../../../src/main/engine/runtime/tiny-model.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -220,5 +222,104 @@ describe('graph cache size cap (least recently used first)', () => {
     expect(() => graphCacheMaxBytes({ FSTUDIO_GRAPH_CACHE_MAX_BYTES: '8GB' })).toThrow(/whole number of bytes/);
     expect(() => graphCacheMaxBytes({ FSTUDIO_GRAPH_CACHE_MAX_BYTES: '-1' })).toThrow(/whole number of bytes/);
     expect(new GraphCache(tempDir()).maxBytes).toBe(graphCacheMaxBytes());
+  });
+});
+
+describe("graphs sharing their model's weights file", () => {
+  // y = x · W + c for an input of `rows` rows: graphs of different shapes over the same weights.
+  const W = { dtype: 'float32' as const, dims: [64, 32], data: new Float32Array(64 * 32).map((_, i) => (i % 9) - 4) };
+  const c = { dtype: 'float32' as const, dims: [32], data: new Float32Array(32).map((_, i) => i / 8) };
+  const weights = (id: string, loads: { n: number }) => ({
+    id,
+    load: async () => {
+      loads.n++;
+      return new Map([
+        ['W', W],
+        ['c', c],
+      ]);
+    },
+  });
+  const build = (rows: number) => (ext?: ExternalWeights) => {
+    const b = new Builder('affine');
+    const x = b.input('x', [rows, 64]);
+    const y = b.add(b.matmul(x, b.param('W', ext?.tensors.get('W') ?? W)), b.param('c', ext?.tensors.get('c') ?? c));
+    return emitModel(b.graph, { outputs: { y }, sharedWeights: ext });
+  };
+  const run = async (file: string, rows: number) => {
+    const s = await createSession({ file });
+    const x = new Float32Array(rows * 64).map((_, i) => ((i * 7) % 5) - 2);
+    const y = (await s.run({ x: { dtype: 'float32', dims: [rows, 64], data: x } })).y!.data as Float32Array;
+    await s.release();
+    // By hand: row 0 of y.
+    const want = Array.from({ length: 32 }, (_, j) => {
+      let acc = c.data[j]!;
+      for (let k = 0; k < 64; k++) acc += x[k]! * W.data[k * 32 + j]!;
+      return acc;
+    });
+    expect(Array.from(y.subarray(0, 32))).toEqual(want);
+  };
+
+  it('writes the weights once; each graph references them and loads by path', async () => {
+    const dir = tempDir();
+    const cache = new GraphCache(dir);
+    const loads = { n: 0 };
+    const a = await cache.getOrBuild({ graph: 'affine', shapes: { x: [1, 64] } }, build(1), {
+      weights: weights('model-1', loads),
+    });
+    const b = await cache.getOrBuild({ graph: 'affine', shapes: { x: [8, 64] } }, build(8), {
+      weights: weights('model-1', loads),
+    });
+    expect([a.external, b.external, a.hit, b.hit]).toEqual([true, true, false, false]);
+    expect(path.dirname(a.file)).toBe(path.dirname(b.file));
+    const folder = readdirSync(path.dirname(a.file)).sort();
+    expect(folder).toEqual([path.basename(a.file), path.basename(b.file), 'weights.bin', 'weights.json'].sort());
+    // The weights (8 KB) live once, in weights.bin; each graph carries only references to them.
+    const bin = statSync(path.join(path.dirname(a.file), 'weights.bin')).size;
+    expect(bin).toBeGreaterThanOrEqual(W.data.byteLength + c.data.byteLength);
+    for (const f of [a.file, b.file]) expect(statSync(f).size).toBeLessThan(1024);
+    await run(a.file, 1);
+    await run(b.file, 8);
+    // A hit reads neither the weights nor builds.
+    const again = await cache.getOrBuild(
+      { graph: 'affine', shapes: { x: [8, 64] } },
+      () => {
+        throw new Error('a hit must not build');
+      },
+      { weights: weights('model-1', loads) },
+    );
+    expect([again.hit, loads.n]).toEqual([true, 2]);
+    await run(again.file, 8);
+  });
+
+  it('another model gets its own folder; a damaged weights index rebuilds the graphs that use it', async () => {
+    const dir = tempDir();
+    const cache = new GraphCache(dir);
+    const loads = { n: 0 };
+    const parts = { graph: 'affine', shapes: { x: [2, 64] } };
+    const a = await cache.getOrBuild(parts, build(2), { weights: weights('model-1', loads) });
+    const other = await cache.getOrBuild(parts, build(2), { weights: weights('model-2', loads) });
+    expect(path.dirname(other.file)).not.toBe(path.dirname(a.file));
+    writeFileSync(path.join(path.dirname(a.file), 'weights.json'), '{"torn');
+    const healed = await cache.getOrBuild(parts, build(2), { weights: weights('model-1', loads) });
+    expect(healed.hit).toBe(false);
+    await run(healed.file, 2);
+  });
+
+  it('the cap takes the weights file with the last graph of its folder, never the one just written', async () => {
+    const dir = tempDir();
+    const loads = { n: 0 };
+    const big = new GraphCache(dir, { maxBytes: 1e9 });
+    const a = await big.getOrBuild({ graph: 'affine', shapes: { x: [1, 64] } }, build(1), {
+      weights: weights('model-1', loads),
+    });
+    const t = new Date(Date.now() - 100_000);
+    utimesSync(a.file, t, t);
+    // A small cap: model-2's graph (and its weights) is kept, model-1's graph goes and its weights with it.
+    const small = new GraphCache(dir, { maxBytes: 1 });
+    const b = await small.getOrBuild({ graph: 'affine', shapes: { x: [1, 64] } }, build(1), {
+      weights: weights('model-2', loads),
+    });
+    expect(existsSync(path.dirname(a.file))).toBe(false);
+    expect(readdirSync(path.dirname(b.file)).sort()).toEqual([path.basename(b.file), 'weights.bin', 'weights.json']);
   });
 });

@@ -1,3 +1,4 @@
+import { inThreadDevice } from '../../../src/main/engine/runtime/worker-core.js';
 import { describe, expect, it } from 'vitest';
 import {
   formatGradcheckReport,
@@ -8,7 +9,7 @@ import {
 
 describe('runGradcheck', () => {
   it('passes every op on the CPU provider and covers every op with a rule', async () => {
-    const r = await runGradcheck({ provider: 'cpu' });
+    const r = await runGradcheck(inThreadDevice(), { provider: 'cpu' });
     expect(r.provider).toBe('cpu');
     expect(r.uncovered).toEqual([]);
     expect(new Set(r.ops.map((o) => o.op))).toEqual(new Set(GRADCHECK_CASES.map((c) => c.op)));
@@ -29,7 +30,7 @@ describe('runGradcheck', () => {
       inputs: [{ shape: [2, 3], lo: 0.5, hi: 1.5 }],
       build: (b, [x]) => b.straightThrough(b.stopGradient(b.pow(x!, 3)), b.mul(x!, x!)),
     };
-    const r = await runGradcheck({ provider: 'cpu', cases: [wrong, GRADCHECK_CASES[0]!] });
+    const r = await runGradcheck(inThreadDevice(), { provider: 'cpu', cases: [wrong, GRADCHECK_CASES[0]!] });
     expect(r.passed).toBe(false);
     const bad = r.ops.find((o) => o.op === 'Wrong')!;
     expect(bad.pass).toBe(false);
@@ -45,7 +46,7 @@ describe('runGradcheck', () => {
       inputs: [{ shape: [2] }, { shape: [3] }],
       build: (b, [x, y]) => b.add(x!, y!),
     };
-    const r = await runGradcheck({ provider: 'cpu', cases: [broken] });
+    const r = await runGradcheck(inThreadDevice(), { provider: 'cpu', cases: [broken] });
     expect(r.passed).toBe(false);
     expect(r.ops[0]!.error).toBeTruthy();
     expect(formatGradcheckReport(r)).toMatch(/error +FAIL/);

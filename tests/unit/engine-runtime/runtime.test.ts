@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createSession, ortVersion, probeProviders, zeros } from '../../../src/main/engine/graph/runtime.js';
+import { createSession, ortVersion, probeProviders, zeros } from '../../../src/main/engine/runtime/ort.js';
 import {
   describeChoice,
   platformProviders,
   probe,
   resolveProvider,
   softwareVulkanOnly,
-} from '../../../src/main/engine/graph/runtime-providers.js';
-import { addModel, tinyModel, type TinyValue } from '../../../src/main/engine/graph/runtime-tiny-model.js';
+} from '../../../src/main/engine/runtime/providers.js';
+import { addModel, tinyModel, type TinyValue } from '../../../src/main/engine/runtime/tiny-model.js';
 
 const v = (name: string, dtype: TinyValue['dtype'], dims: number[]): TinyValue => ({ name, dtype, dims });
 

@@ -377,6 +377,26 @@ describe('downloads', () => {
     expect(sha(readFileSync(s.dest))).toBe(sha(data));
   });
 
+  it('starts over when a 206 answers a range other than the one asked for', async () => {
+    const whole = serveBytes(data);
+    server.route('/file', (req, res, hit) => {
+      if (hit > 1) return whole(req, res, hit);
+      // The whole file, labelled as a range from byte 0: appending it to the .part would corrupt it.
+      res.writeHead(206, {
+        'Content-Range': `bytes 0-${data.length - 1}/${data.length}`,
+        'Content-Length': String(data.length),
+      });
+      res.end(data);
+    });
+    const s = spec({ sha256: sha(data) });
+    mkdirSync(join(dir, 'm'));
+    writeFileSync(`${s.dest}.part`, data.subarray(0, 1000));
+    const { result } = await run(new Downloader(fast), [s]);
+    expect(result.ok).toBe(true);
+    expect(server.requests.map((r) => r.headers.range)).toEqual(['bytes=1000-', undefined]);
+    expect(sha(readFileSync(s.dest))).toBe(sha(data));
+  });
+
   it('backs off exponentially with jitter, and honours Retry-After', async () => {
     server.route('/file', (req, res, hit) => {
       if (hit === 1) res.writeHead(503, { 'Retry-After': '2' }).end();

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { exifUserComment } from '../../../src/main/studio/exifmeta.js';
+import { exifUserComment, MAX_COMMENT_BYTES, readUserComment } from '../../../src/main/studio/exifmeta.js';
 import { openStudio } from '../../../src/main/studio/index.js';
 import { A1111_SAMPLE, exifWithUserComment, makeJpegWithExif } from '../../fixtures/images.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +25,19 @@ describe('EXIF UserComment', () => {
       .toBuffer();
     const { exif } = await sharp(webp).metadata();
     expect(exifUserComment(exif!)).toBe('a plain comment');
+  });
+
+  it('says how big the comment was and whether it was cut; NUL padding is dropped', () => {
+    // "UNICODE\0" + 2 bytes a character.
+    expect(readUserComment(exifWithUserComment(`${TEXT}\0\0`))).toEqual({
+      text: TEXT,
+      bytes: 8 + 2 * (TEXT.length + 2),
+      truncated: false,
+    });
+    const over = readUserComment(exifWithUserComment('ab'.repeat(MAX_COMMENT_BYTES / 4)))!;
+    expect(over.bytes).toBe(8 + MAX_COMMENT_BYTES);
+    expect(over.truncated).toBe(true);
+    expect(over.text).toBe('ab'.repeat(MAX_COMMENT_BYTES / 4 - 2)); // the 8 prefix bytes count
   });
 
   it('returns null for broken or absent data', () => {

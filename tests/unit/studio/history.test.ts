@@ -18,6 +18,7 @@ import { ftsMatch, parseSearchText } from '../../../src/main/studio/fts.js';
 import { History, type HistoryQuery } from '../../../src/main/studio/history.js';
 import { LATEST_VERSION, migrations } from '../../../src/main/studio/history-migrations.js';
 import { openStudio } from '../../../src/main/studio/index.js';
+import { databaseAtVersion, fakeAsset } from './history-fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fs-history-'));
 let n = 0;
@@ -34,15 +35,7 @@ function seed(
   return rows.map((r, i) => {
     const sha = createHash('sha256').update(`asset-${i}-${r.prompt}`).digest('hex');
     return h.transaction(() => {
-      h.upsertAsset({
-        sha256: sha,
-        path: `assets/${sha.slice(0, 2)}/${sha}.png`,
-        mime: 'image/png',
-        bytes: 1,
-        width: 1,
-        height: 1,
-        thumbPath: null,
-      });
+      fakeAsset(h, sha);
       const runId = h.insertRun({
         kind: r.kind ?? 'import',
         title: r.prompt,
@@ -78,8 +71,8 @@ describe('migrations', () => {
 
   it('runs only the pending migrations, all in one transaction', () => {
     const file = join(root, 'steps.db');
-    const v1 = History.open(file, { migrations: migrations.slice(0, 1) });
-    v1.db.exec(`INSERT INTO runs (kind, created_at) VALUES ('import', 1)`);
+    const v1 = databaseAtVersion(file, 1);
+    v1.exec(`INSERT INTO runs (kind, created_at) VALUES ('import', 1)`);
     v1.close();
     const extra = [
       ...migrations,

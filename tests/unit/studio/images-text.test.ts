@@ -16,7 +16,8 @@ vi.mock('sharp', async (importOriginal) => {
 });
 
 const { inspectImage, makeThumbnail, pixelsOnly } = await import('../../../src/main/studio/images.js');
-const { readChunks, readImageMetadata, textKeywords } = await import('../../../src/main/studio/pngmeta.js');
+const { readChunks, textKeywords } = await import('../../../src/main/studio/png-chunks.js');
+const { readImageMetadata } = await import('../../../src/main/studio/metadata/index.js');
 
 describe('what sharp is given', () => {
   it('is a PNG without its text chunks, the same pixels, while the metadata is still read', async () => {

@@ -1,27 +1,23 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ImageMetadata } from '../../../src/shared/api.js';
+import { formatA1111, parseA1111 } from '../../../src/main/studio/metadata/a1111.js';
+import { IGNORED_TEXT_KEY, parseMetadata, readImageMetadata } from '../../../src/main/studio/metadata/index.js';
+import { OUR_KEYWORD, ourChunkText } from '../../../src/main/studio/metadata/ours.js';
 import {
   crc32,
   decodeTextChunk,
   encodeTextChunk,
-  formatA1111,
   insertTextChunks,
-  OUR_KEYWORD,
-  ourChunkText,
-  parseA1111,
-  parseMetadata,
-  readChunks,
-  readImageMetadata,
-  readTextChunks,
-  readTextChunksLimited,
-  IGNORED_TEXT_KEY,
   MAX_TEXT_CHUNKS,
   MAX_TEXT_TOTAL,
+  readChunks,
+  readTextChunks,
+  readTextChunksLimited,
   textKeywords,
   writeChunks,
   type TextChunk,
-} from '../../../src/main/studio/pngmeta.js';
+} from '../../../src/main/studio/png-chunks.js';
 import {
   A1111_SAMPLE,
   addTextChunks,

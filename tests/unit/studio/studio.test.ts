@@ -28,7 +28,8 @@ import {
   SWEEP_STALE_MS,
   SWEEP_WAIT_MS,
 } from '../../../src/main/studio/lock.js';
-import { readImageMetadata, readTextChunks } from '../../../src/main/studio/pngmeta.js';
+import { readImageMetadata } from '../../../src/main/studio/metadata/index.js';
+import { readTextChunks } from '../../../src/main/studio/png-chunks.js';
 import {
   A1111_SAMPLE,
   addTextChunks,

@@ -8,7 +8,7 @@ import {
   caseInputs,
   type GradcheckCase,
 } from '../../../src/main/engine/graph/gradcheck.js';
-import { createSession, type HostTensor } from '../../../src/main/engine/graph/runtime.js';
+import { createSession, type HostTensor } from '../../../src/main/engine/runtime/ort.js';
 import { webgpuSkipReason } from './webgpu-env.js';
 
 /** Per case: ops that may run on the CPU under WebGPU, and why. */

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createSession, readDevice } from '../../../src/main/engine/graph/runtime.js';
-import { ComputeWorker } from '../../../src/main/engine/graph/runtime-compute.js';
-import { addModel } from '../../../src/main/engine/graph/runtime-tiny-model.js';
+import { createSession, readDevice } from '../../../src/main/engine/runtime/ort.js';
+import { DeviceRunner } from '../../../src/main/engine/runtime/runner.js';
+import { addModel } from '../../../src/main/engine/runtime/tiny-model.js';
 import { webgpuSkipReason } from './webgpu-env.js';
 
 const f32 = (values: number[]) => ({
@@ -36,7 +36,7 @@ describe.skipIf(webgpuSkipReason !== null)('runtime on WebGPU', () => {
   });
 
   describe('in the compute worker', () => {
-    const worker = new ComputeWorker();
+    const worker = new DeviceRunner('webgpu-test');
     afterAll(() => worker.close());
 
     it('chains runs through GPU-resident refs', async () => {

@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { probe } from '../../../src/main/engine/graph/runtime-providers.js';
+import { probe } from '../../../src/main/engine/runtime/providers.js';
 
 if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(path.join(tmpdir(), 'fstudio-xdg-'));
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Builder, broadcastShapes, sliceRange } from './builder.js';
 import { runGraph } from './fdcheck.js';
 import { type Tensor } from './ir.js';
-import { createSession } from './runtime.js';
+import { createSession } from '../runtime/ort.js';
 import { emitModel } from './onnx-proto.js';
 
 describe('broadcasting and slicing rules', () => {

@@ -7,7 +7,7 @@ import { checkGradient, rng, samplers, worstErrorReport } from './fdcheck.js';
 import { grad } from './grad.js';
 import { type Tensor } from './ir.js';
 import { emitModel } from './onnx-proto.js';
-import { createSession } from './runtime.js';
+import { createSession } from '../runtime/ort.js';
 
 afterAll(() => console.log(`worst gradient error per composite:\n${worstErrorReport()}`));
 

@@ -19,7 +19,7 @@ import { grad } from './grad.js';
 import { type DType, type Tensor, sizeOf } from './ir.js';
 import { assertModel } from './check.js';
 import { emitModel } from './onnx-proto.js';
-import { type HostTensor, type RuntimeSession, type SessionOptions, createSession } from './runtime.js';
+import { type HostTensor, type RuntimeSession, type SessionOptions, createSession } from '../runtime/ort.js';
 
 export type FloatDType = 'float32' | 'float64';
 export type Sampler = (r: () => number) => number;

@@ -13,7 +13,8 @@ import { NON_DIFFERENTIABLE, RULES } from './grad-rules.js';
 import { rng } from './fdcheck.js';
 import { sizeOf, type Tensor } from './ir.js';
 import { emitModel } from './onnx-proto.js';
-import { createSession, type HostTensor, type ProviderName } from './runtime.js';
+import { type HostTensor, type ProviderName } from '../runtime/ort.js';
+import type { Device, TaskContext } from '../runtime/worker-core.js';
 
 export interface GradcheckInput {
   shape: readonly number[];
@@ -252,9 +253,13 @@ const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({
   data,
 });
 
-async function checkCase(c: GradcheckCase, o: Required<Omit<GradcheckOptions, 'ops' | 'cases'>>): Promise<number> {
+async function checkCase(
+  device: Device,
+  c: GradcheckCase,
+  o: Required<Omit<GradcheckOptions, 'ops' | 'cases'>>,
+): Promise<number> {
   const { model } = buildCaseModel(c, o.seed);
-  const s = await createSession(model, { provider: o.provider });
+  const s = await device.load(model, { provider: o.provider });
   try {
     const x = caseInputs(c, o.seed);
     const feeds = (vals: Float32Array[]) =>
@@ -281,8 +286,15 @@ async function checkCase(c: GradcheckCase, o: Required<Omit<GradcheckOptions, 'o
   }
 }
 
-/** Checks every op's gradient on a provider; see the file comment for the method. */
-export async function runGradcheck(opts: GradcheckOptions = {}): Promise<GradcheckReport> {
+/**
+ * Checks every op's gradient on a provider of `device` (the compute worker's, through the `gradcheck` task);
+ * see the file comment for the method. `onCase` hears after each case (progress; it may throw to stop).
+ */
+export async function runGradcheck(
+  device: Device,
+  opts: GradcheckOptions = {},
+  onCase?: (done: number, total: number, op: string) => void | Promise<void>,
+): Promise<GradcheckReport> {
   const t0 = performance.now();
   const o = {
     provider: opts.provider ?? 'cpu',
@@ -292,16 +304,16 @@ export async function runGradcheck(opts: GradcheckOptions = {}): Promise<Gradche
     seed: opts.seed ?? 17,
   };
   // Resolve 'auto' once so every case runs on the same provider and the report names it.
-  const probe = await createSession(emitProbe(), { provider: o.provider });
+  const probe = await device.load(emitProbe(), { provider: o.provider });
   const provider = probe.provider;
   await probe.release();
   const cases = (opts.cases ?? GRADCHECK_CASES).filter((c) => !opts.ops || opts.ops.includes(c.op));
   const byOp = new Map<string, GradcheckOpResult>();
-  for (const c of cases) {
+  for (const [k, c] of cases.entries()) {
     const res = byOp.get(c.op) ?? { op: c.op, cases: 0, worstRelError: 0, worstCase: c.label, pass: true };
     res.cases++;
     try {
-      const err = await checkCase(c, { ...o, provider });
+      const err = await checkCase(device, c, { ...o, provider });
       if (err >= res.worstRelError) {
         res.worstRelError = err;
         res.worstCase = c.label;
@@ -314,6 +326,7 @@ export async function runGradcheck(opts: GradcheckOptions = {}): Promise<Gradche
       res.error = (e as Error).message.split('\n')[0];
     }
     byOp.set(c.op, res);
+    await onCase?.(k + 1, cases.length, c.op);
   }
   const covered = new Set<string>();
   for (const c of GRADCHECK_CASES) for (const op of buildCaseOps(c)) covered.add(op);
@@ -371,3 +384,19 @@ export function formatGradcheckReport(r: GradcheckReport): string {
   );
   return lines.join('\n');
 }
+
+/** A stream message of the gradcheck task. */
+export interface GradcheckProgress {
+  done: number;
+  total: number;
+  op: string;
+}
+
+/** The worker's `gradcheck` task (`fstudio doctor --gradcheck`): cancellable between cases. */
+export const gradcheckTasks = {
+  gradcheck: (a: Omit<GradcheckOptions, 'cases'>, ctx: TaskContext): Promise<GradcheckReport> =>
+    runGradcheck(ctx.device, a, async (done, total, op) => {
+      ctx.emit({ done, total, op } satisfies GradcheckProgress);
+      await ctx.checkpoint();
+    }),
+};

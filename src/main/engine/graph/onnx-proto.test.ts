@@ -9,7 +9,7 @@ import { checkModel } from './check.js';
 import { countFlops } from './flops.js';
 import { grad } from './grad.js';
 import { buildModelObject, decodeModel, emitModel, saveModel } from './onnx-proto.js';
-import { createSession } from './runtime.js';
+import { createSession } from '../runtime/ort.js';
 
 function smallGraph() {
   const b = new Builder('small');

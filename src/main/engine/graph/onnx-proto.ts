@@ -3,7 +3,10 @@
 // default domain), keeping only the nodes the requested outputs need.
 //
 // Public API
-//   emitModel(graph, opts) -> Uint8Array                       serialised ModelProto, weights inline
+//   emitModel(graph, opts) -> Uint8Array                       serialised ModelProto, weights inline, or with
+//                                                              opts.sharedWeights those initializers that are
+//                                                              the very tensors of a shared weights file
+//                                                              (runtime/graph-cache.ts) as references into it
 //   saveModel(graph, path, opts) -> Promise<SavedModel>        writes path; weights go to an external data file
 //                                                              (path + '.data') when they total over 2 GB, or
 //                                                              always with { externalData: true }
@@ -162,6 +165,18 @@ export interface EmitOptions {
   /** Keep graph inputs that no output needs (default true: a model's feeds stay the same whatever its outputs). */
   keepUnusedInputs?: boolean;
   metadata?: Record<string, string>;
+  /** A weights file written beside the model (graph-cache.ts): initializers found in it are not inlined. */
+  sharedWeights?: ExternalWeights;
+}
+
+/** Where each tensor of a shared weights file lies, for initializers that reference it instead of holding bytes. */
+export interface ExternalWeights {
+  /** The file's name relative to the model file's folder (ORT refuses absolute paths and '..'). */
+  location: string;
+  /** The tensors written into the file, by name: an initializer is externalised only when it IS this tensor. */
+  tensors: ReadonlyMap<string, HostTensor>;
+  /** Byte range of each tensor in the file. */
+  ranges: ReadonlyMap<string, { offset: number; length: number }>;
 }
 
 const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;
@@ -176,6 +191,27 @@ function hostBytes(v: HostTensor): Uint8Array {
 
 function tensorProto(name: string, v: HostTensor): TensorProtoObject {
   return { name, dims: [...v.dims], data_type: dtypeCode(v.dtype), raw_data: hostBytes(v) };
+}
+
+function externalProto(name: string, v: HostTensor, location: string, offset: number, length: number) {
+  return {
+    name,
+    dims: [...v.dims],
+    data_type: dtypeCode(v.dtype),
+    data_location: 1,
+    external_data: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(length) },
+    ],
+  } satisfies TensorProtoObject;
+}
+
+/** The initializer as a reference into the shared weights file when it is one of that file's tensors. */
+function initializerProto(name: string, v: HostTensor, ext: ExternalWeights | undefined): TensorProtoObject {
+  const range = ext && ext.tensors.get(name) === v ? ext.ranges.get(name) : undefined;
+  if (!ext || !range || range.length !== v.data.byteLength) return tensorProto(name, v);
+  return externalProto(name, v, ext.location, range.offset, range.length);
 }
 
 function attrObject(name: string, a: Attr): AttributeObject {
@@ -290,7 +326,7 @@ function build(graph: Graph, opts: EmitOptions): Built {
     graph: {
       name: opts.name ?? graph.name,
       node: nodeObjs,
-      initializer: inits.map(([t, v]) => tensorProto(t.name, v)),
+      initializer: inits.map(([t, v]) => initializerProto(t.name, v, opts.sharedWeights)),
       input: inputs.map((t) => valueInfo(t.name, t)),
       output: outputInfos,
     },
@@ -312,7 +348,8 @@ function encode(model: ModelObject): Uint8Array {
 /** Serialises the part of `graph` that `opts.outputs` need into an in-memory ModelProto. */
 export function emitModel(graph: Graph, opts: EmitOptions): Uint8Array {
   const { model, inits } = build(graph, opts);
-  const bytes = inits.reduce((s, [, v]) => s + v.data.byteLength, 0);
+  const inline = model.graph.initializer ?? [];
+  const bytes = inits.reduce((s, [, v], k) => s + (inline[k]!.raw_data ? v.data.byteLength : 0), 0);
   if (bytes >= TWO_GB) {
     throw new Error(`emitModel: ${bytes} bytes of weights exceed protobuf's 2 GB; use saveModel (external data)`);
   }
@@ -351,14 +388,7 @@ export async function saveModel(
         offset = Math.ceil(offset / 64) * 64;
         const data = hostBytes(v);
         await fh.write(data, 0, data.length, offset);
-        const tp = protos[k]!;
-        delete tp.raw_data;
-        tp.data_location = 1;
-        tp.external_data = [
-          { key: 'location', value: location },
-          { key: 'offset', value: String(offset) },
-          { key: 'length', value: String(data.length) },
-        ];
+        protos[k] = externalProto(protos[k]!.name, v, location, offset, data.length);
         offset += data.length;
       }
     } finally {

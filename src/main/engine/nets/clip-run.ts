@@ -1,23 +1,27 @@
-// Running CLIP's towers for embeddings: the tower is built for the batch size, emitted and run on the
-// chosen provider. Used by `fstudio embed-text` / `embed-image`, zero-shot classification and tests; the
-// generation loop builds its own graphs (with gradients) from clip.ts.
+// Running CLIP's towers for embeddings, in the compute worker: the tower is built for the batch size,
+// emitted and run on the worker's device. Used by the `clip.embed` task (embed-text / embed-image,
+// zero-shot classification); the generation loop builds its own graphs (with gradients) from clip.ts.
 //
 // Public API
-//   buildEmbedGraph(loaded, tower, batch) -> Uint8Array     ONNX model: input `pixels` [B,3,S,S] or `input_ids`
-//                                                           [B,T] int64; outputs `features` and `embeds` (L2-normalised)
-//   ClipEmbedder.open(modelDir, opts)                        config and tokenizer read once, one session per
+//   buildEmbedGraph(loaded, tower, batch, external?) -> Uint8Array  ONNX model: input `pixels` [B,3,S,S] or
+//                                                           `input_ids` [B,T] int64; outputs `features` and
+//                                                           `embeds` (L2-normalised)
+//   ClipEmbedder.open(device, modelDir, opts)                config and tokenizer read once, one session per
 //     .embedTexts(texts) / .embedImages(pixels) / .close()   (tower, batch size), kept until close(); with
 //                                                           opts.graphCacheDir each (tower, batch) graph is
-//                                                           built once and read from disk afterwards
-//   embedText(modelDir, texts, opts) -> EmbedResult          one-shot wrappers (open, embed, close)
-//   embedImage(modelDir, pixels, opts) -> EmbedResult        pixels: float32 [B, 3, S, S], already preprocessed
+//                                                           built once and read from disk afterwards, all of
+//                                                           them sharing one weights file of the model
+//   clipTasks                                                the worker's 'clip.embed' task (ClipEmbedArgs)
 //   EmbedResult: { provider, choice, dim, embeds: Float32Array[] (unit length), features: Float32Array[], ids? }
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { Builder } from '../graph/builder.js';
 import { type HostTensor } from '../graph/ir.js';
-import { emitModel } from '../graph/onnx-proto.js';
-import { type ProviderName, type RuntimeSession, createSession } from '../graph/runtime.js';
-import { cachedGraph, fileIdentity } from '../graph/runtime-cache.js';
-import { type ProviderChoice } from '../graph/runtime-providers.js';
+import { type ExternalWeights, emitModel } from '../graph/onnx-proto.js';
+import { type ModelSource, type ProviderName, type RuntimeSession } from '../runtime/ort.js';
+import { cachedGraph, fileIdentity } from '../runtime/graph-cache.js';
+import { type ProviderChoice } from '../runtime/providers.js';
+import type { Device, TaskContext } from '../runtime/worker-core.js';
 import { type ClipConfig, buildTextTower, buildVisionTower, paramsFrom } from './clip.js';
 import { type ClipTower, type LoadedClip, findClipWeights, loadClip, readClipConfig } from './clip-load.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
@@ -30,9 +34,9 @@ export interface EmbedOptions {
   /** Towers to load (default both). */
   towers?: readonly ClipTower[];
   /**
-   * Folder of built graphs (runtime-cache.ts; the CLI passes <dataDir>/cache/graphs). A tower built once for
-   * a batch size is read from here afterwards, and the weights are then not read at all. Without it every
-   * open builds its graphs again and nothing is written.
+   * Folder of built graphs (runtime/graph-cache.ts; the studio passes <dataDir>/cache/graphs). A tower built
+   * once for a batch size is read from here afterwards, and the weights are then not read at all. Without
+   * it every open builds its graphs again, with the weights inline, and nothing is written.
    */
   graphCacheDir?: string;
 }
@@ -54,7 +58,12 @@ export interface EmbedResult {
 /** Bumped when buildEmbedGraph's output changes for the same inputs (also see GRAPH_CODE_VERSION). */
 const EMBED_GRAPH = 'clip-embed v1';
 
-export function buildEmbedGraph(loaded: LoadedClip, tower: ClipTower, batch: number): Uint8Array {
+export function buildEmbedGraph(
+  loaded: LoadedClip,
+  tower: ClipTower,
+  batch: number,
+  externalData?: ExternalWeights,
+): Uint8Array {
   const { config } = loaded;
   const b = new Builder(`clip-${tower}`);
   const p = paramsFrom(b, loaded.weights);
@@ -63,7 +72,10 @@ export function buildEmbedGraph(loaded: LoadedClip, tower: ClipTower, batch: num
     tower === 'vision'
       ? buildVisionTower(b, config, p, b.input('pixels', [batch, 3, S, S], 'float32'))
       : buildTextTower(b, config, p, b.input('input_ids', [batch, config.text.maxPositions], 'int64'));
-  return emitModel(b.graph, { outputs: { features, embeds: b.l2Normalize(features, -1) } });
+  return emitModel(b.graph, {
+    outputs: { features, embeds: b.l2Normalize(features, -1) },
+    sharedWeights: externalData,
+  });
 }
 
 function rows(t: HostTensor): Float32Array[] {
@@ -79,6 +91,7 @@ export class ClipEmbedder {
   readonly graphs = { built: 0, cached: 0 };
 
   private constructor(
+    private readonly device: Device,
     readonly config: ClipConfig,
     readonly tokenizer: ClipTokenizer | null,
     readonly provider: ProviderName,
@@ -91,12 +104,12 @@ export class ClipEmbedder {
    * Reads the config and tokenizer. The weights are read (every name and shape checked) here when there is
    * no graph cache, else on the first graph the cache does not hold.
    */
-  static async open(modelDir: string, opts: EmbedOptions = {}): Promise<ClipEmbedder> {
+  static async open(device: Device, modelDir: string, opts: EmbedOptions = {}): Promise<ClipEmbedder> {
     const towers = opts.towers ?? ['vision', 'text'];
     const config = await readClipConfig(modelDir);
     const weightsFile = findClipWeights(modelDir);
     const tokenizer = towers.includes('text') ? await ClipTokenizer.fromDir(modelDir, config.text.maxPositions) : null;
-    const e = new ClipEmbedder(config, tokenizer, opts.provider ?? 'cpu', towers, weightsFile, {
+    const e = new ClipEmbedder(device, config, tokenizer, opts.provider ?? 'cpu', towers, weightsFile, {
       modelDir,
       ...(opts.cacheFile ? { cacheFile: opts.cacheFile } : {}),
       ...(opts.graphCacheDir ? { graphCacheDir: opts.graphCacheDir } : {}),
@@ -105,11 +118,15 @@ export class ClipEmbedder {
     return e;
   }
 
-  /** The weights of the opened towers (read once, on first call). */
+  /**
+   * The weights (read once, on first call): of the opened towers, or with a graph cache of both, since the
+   * model's one shared weights file serves every tower's graphs.
+   */
   load(): Promise<LoadedClip> {
     if (!this.#loaded) {
-      const { modelDir, cacheFile } = this.opts;
-      this.#loaded = loadClip(modelDir, { towers: this.towers, ...(cacheFile ? { cacheFile } : {}) });
+      const { modelDir, cacheFile, graphCacheDir } = this.opts;
+      const towers = graphCacheDir ? (['vision', 'text'] as const) : this.towers;
+      this.#loaded = loadClip(modelDir, { towers, ...(cacheFile ? { cacheFile } : {}) });
       this.#loaded.catch(() => (this.#loaded = null));
     }
     return this.#loaded;
@@ -120,9 +137,9 @@ export class ClipEmbedder {
     return this.#loaded !== null;
   }
 
-  async #graph(tower: ClipTower, batch: number): Promise<Uint8Array> {
+  async #graph(tower: ClipTower, batch: number): Promise<ModelSource> {
     const S = this.config.vision.imageSize;
-    const { bytes, hit } = await cachedGraph(
+    const { bytes, hit, file, external } = await cachedGraph(
       this.opts.graphCacheDir,
       {
         graph: `${EMBED_GRAPH} ${tower}`,
@@ -131,10 +148,16 @@ export class ClipEmbedder {
           tower === 'vision' ? { pixels: [batch, 3, S, S] } : { input_ids: [batch, this.config.text.maxPositions] },
         options: { config: this.config },
       },
-      async () => buildEmbedGraph(await this.load(), tower, batch),
+      async (ext) => buildEmbedGraph(await this.load(), tower, batch, ext),
+      {
+        weights: {
+          id: fileIdentity(this.weightsFile),
+          load: async () => (await this.load()).weights,
+        },
+      },
     );
     this.graphs[hit ? 'cached' : 'built']++;
-    return bytes;
+    return external && file ? { file } : bytes;
   }
 
   async #run(tower: ClipTower, input: HostTensor): Promise<EmbedResult> {
@@ -142,7 +165,7 @@ export class ClipEmbedder {
     const key = `${tower}:${batch}`;
     let session = this.#sessions.get(key);
     if (!session) {
-      session = this.#graph(tower, batch).then((model) => createSession(model, { provider: this.provider }));
+      session = this.#graph(tower, batch).then((model) => this.device.load(model, { provider: this.provider }));
       this.#sessions.set(key, session);
       session.catch(() => this.#sessions.delete(key));
     }
@@ -189,20 +212,41 @@ export class ClipEmbedder {
   }
 }
 
-export async function embedText(modelDir: string, texts: readonly string[], opts: EmbedOptions = {}) {
-  const e = await ClipEmbedder.open(modelDir, { ...opts, towers: ['text'] });
-  try {
-    return await e.embedTexts(texts);
-  } finally {
-    await e.close();
-  }
+/** A CLIP model folder as the studio's model manager resolves it (or a bare folder, in tests). */
+export interface ClipModelRef {
+  /** config.json, the weights and tokenizer.json. */
+  dir: string;
+  /** Safetensors conversion of a torch checkpoint (see loadClip). */
+  cacheFile?: string;
+  /** Built graphs and the model's shared weights file. */
+  graphCacheDir?: string;
 }
 
-export async function embedImage(modelDir: string, pixels: HostTensor, opts: EmbedOptions = {}) {
-  const e = await ClipEmbedder.open(modelDir, { ...opts, towers: ['vision'] });
-  try {
-    return await e.embedImages(pixels);
-  } finally {
-    await e.close();
-  }
+export type ClipEmbedArgs = { model: ClipModelRef; provider?: ProviderName } & (
+  { texts: string[] } | { pixels: HostTensor }
+);
+
+/** What changes when a model folder is replaced or edited: the config's and the weights' file identities. */
+function folderIdentity(dir: string): string {
+  const config = statSync(path.join(dir, 'config.json'));
+  return `${fileIdentity(findClipWeights(dir))}|${config.size}:${config.mtimeMs}:${config.ctimeMs}`;
 }
+
+/** The worker's CLIP tasks: one embedder per (model, provider) kept between calls. */
+export const clipTasks = {
+  async 'clip.embed'(a: ClipEmbedArgs, ctx: TaskContext): Promise<EmbedResult> {
+    const provider = a.provider ?? 'cpu';
+    const key = `clip:${provider}:${JSON.stringify(a.model)}:${folderIdentity(a.model.dir)}`;
+    const e = await ctx.memo(
+      key,
+      () =>
+        ClipEmbedder.open(ctx.device, a.model.dir, {
+          provider,
+          cacheFile: a.model.cacheFile,
+          graphCacheDir: a.model.graphCacheDir,
+        }),
+      (x) => x.close(),
+    );
+    return 'texts' in a ? e.embedTexts(a.texts) : e.embedImages(a.pixels);
+  },
+};

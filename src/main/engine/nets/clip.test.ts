@@ -8,7 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Builder } from '../graph/builder.js';
 import { grad } from '../graph/grad.js';
 import { emitModel } from '../graph/onnx-proto.js';
-import { createSession } from '../graph/runtime.js';
+import { type HostTensor } from '../graph/ir.js';
+import { createSession } from '../runtime/ort.js';
+import { DeviceRunner } from '../runtime/runner.js';
+import { inThreadDevice } from '../runtime/worker-core.js';
+import { runTask } from '../task-client.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { StateDictMismatchError } from '../weights/state-dict.js';
 import { type StateDict } from '../weights/tensor.js';
@@ -22,7 +26,7 @@ import {
 } from './clip.js';
 import { type LoadedClip, loadClip } from './clip-load.js';
 import { openAiToHf } from './clip-names.js';
-import { ClipEmbedder, embedImage, embedText } from './clip-run.js';
+import { ClipEmbedder } from './clip-run.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../../../tests/fixtures/clip');
@@ -44,6 +48,14 @@ interface Goldens {
 
 let g: Goldens;
 let model: LoadedClip;
+
+// Embeddings as the app computes them: the `clip.embed` task in a compute worker.
+const runner = new DeviceRunner('clip-test');
+afterAll(() => runner.close());
+const embedImage = (dir: string, pixels: HostTensor) =>
+  runTask(runner, 'clip.embed', { model: { dir }, provider: 'cpu', pixels });
+const embedText = (dir: string, texts: string[], o: { cacheFile?: string } = {}) =>
+  runTask(runner, 'clip.embed', { model: { dir, ...o }, provider: 'cpu', texts });
 
 beforeAll(async () => {
   g = JSON.parse(await readFile(path.join(FIXTURES, 'goldens.json'), 'utf8')) as Goldens;
@@ -146,7 +158,7 @@ describe('CLIP towers vs PyTorch', () => {
   });
 
   it('ClipEmbedder keeps one session per batch size; a batch of one gives its row of the batch of two', async () => {
-    const e = await ClipEmbedder.open(TINY);
+    const e = await ClipEmbedder.open(inThreadDevice(), TINY);
     try {
       const px = pixels();
       const per = px.data.length / 2;
@@ -165,7 +177,7 @@ describe('CLIP towers vs PyTorch', () => {
     } finally {
       await e.close();
     }
-    const textOnly = await ClipEmbedder.open(TINY, { towers: ['text'] });
+    const textOnly = await ClipEmbedder.open(inThreadDevice(), TINY, { towers: ['text'] });
     await expect(textOnly.embedImages(pixels())).rejects.toThrow(/opened without the vision tower/);
     expect((await textOnly.load()).weights.has('vision_model.pre_layrnorm.weight')).toBe(false);
     await textOnly.close();
@@ -341,7 +353,7 @@ describe('CLIP checkpoints', () => {
     const files = async () => (await readdir(graphs, { recursive: true })).filter((f) => f.endsWith('.onnx'));
     const texts = g.prompts.map((p) => p.text);
     const embedWith = async (list: string[]) => {
-      const e = await ClipEmbedder.open(model, { towers: ['text'], graphCacheDir: graphs });
+      const e = await ClipEmbedder.open(inThreadDevice(), model, { towers: ['text'], graphCacheDir: graphs });
       try {
         const r = await e.embedTexts(list);
         return { r, graphs: { ...e.graphs }, weightsLoaded: e.weightsLoaded };

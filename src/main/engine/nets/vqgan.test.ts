@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Builder, assertModel, emitModel, grad, type HostTensor } from '../graph/index.js';
-import { createSession } from '../graph/runtime.js';
+import { createSession } from '../runtime/ort.js';
 import {
   StateDictMismatchError,
   loadCheckpoint,

@@ -366,6 +366,238 @@ interface FileTask {
   onFile?: (r: FileResult) => void | Promise<void>;
 }
 
+// ---------- the steps of one attempt ----------
+
+/** What is already downloaded: the .part file's length, the hash of those bytes, and where they came from. */
+interface Resumed {
+  meta: PartMeta | null;
+  offset: number;
+  hash: Hash;
+}
+
+/**
+ * Picks up the .part file: its bytes count only when they came from this URL or a hash can prove
+ * that they belong to the file; the running hash is restored by reading them again.
+ */
+async function resumePart(task: FileTask, url: string, signal: AbortSignal): Promise<Resumed> {
+  const { spec, progress } = task;
+  const part = partOf(spec.dest);
+  const meta = await readPartMeta(spec.dest);
+  let offset = await sizeOf(part);
+  if (offset > 0 && meta?.url !== url && !spec.sha256 && !meta?.linkedEtag) {
+    // Another mirror's (or an unknown source's) bytes, and no hash to prove that the two
+    // halves are one file: start over rather than splice two versions together.
+    await rm(part, { force: true });
+    offset = 0;
+  }
+  const hash = createHash('sha256');
+  if (offset > 0) {
+    progress.state = 'verifying';
+    progress.bytes = offset;
+    progress.message = `re-reading ${formatBytes(offset)} already downloaded`;
+    task.emit(true);
+    const n = await hashPrefixInto(hash, part, offset, signal);
+    if (n !== offset) throw new AttemptFailure('restart', 'the partial file changed while it was read');
+  }
+  return { meta, offset, hash };
+}
+
+/** The GET's headers: after a .part, a Range from its end, with If-Range so a changed file starts over. */
+function requestHeaders(userAgent: string, url: string, { meta, offset }: Resumed): Record<string, string> {
+  const headers: Record<string, string> = { 'User-Agent': userAgent, 'Accept-Encoding': 'identity' };
+  if (offset > 0) {
+    headers.Range = `bytes=${offset}-`;
+    // Only the same URL's validator means anything; another mirror's etag would always differ.
+    // If-Range takes a strong ETag or a date; a weak ETag would make every resume start over.
+    const validator = meta?.etag && !meta.etag.startsWith('W/') ? meta.etag : meta?.lastModified;
+    if (meta && meta.url === url && validator) headers['If-Range'] = validator;
+  }
+  return headers;
+}
+
+/** What a usable response brings. */
+interface Answer {
+  /** 200 (the whole file), 206 (the rest of it) or 416 (the .part is already the whole file). */
+  status: number;
+  /** Where the body's first byte goes in the file. */
+  offset: number;
+  /** The whole file's size, when the server (or X-Linked-Size) says. */
+  total: number | null;
+}
+
+/**
+ * Reads the response's status and range. A status without a usable body, an HTML page instead of
+ * the file, or a size that is not the catalog's throws the failure that says what to do next.
+ */
+function checkResponse({ res, linkedSize }: Opened, offset: number, spec: DownloadSpec): Answer {
+  const answer = rangeOf(res, offset);
+  if (answer.status !== 416) refuseHtmlPage(res, spec);
+  answer.total ??= linkedSize ?? null;
+  // A body whose announced size is not the catalog's file is not worth fetching.
+  const wrongSize = answer.total !== null ? sizeMismatch(answer.total, spec.size) : null;
+  if (wrongSize) {
+    res.resume();
+    throw new AttemptFailure('next-mirror', wrongSize);
+  }
+  return answer;
+}
+
+/** Where the body of a 200, 206 or 416 belongs; any other status is a failure (retry or next mirror). */
+function rangeOf(res: http.IncomingMessage, offset: number): Answer {
+  const status = res.statusCode ?? 0;
+  if (status === 416) {
+    res.resume();
+    const m = /\/(\d+)\s*$/.exec(String(res.headers['content-range'] ?? ''));
+    const size = m ? Number(m[1]) : null;
+    // The .part is already the whole file (a crash between the last byte and the rename).
+    if (offset > 0 && size === offset) return { status, offset, total: size };
+    throw new AttemptFailure('restart', `HTTP 416: the partial file (${formatBytes(offset)}) does not fit`);
+  }
+  if (status === 206) {
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
+    if (!m || Number(m[1]) !== offset) {
+      res.resume();
+      throw new AttemptFailure(
+        'restart',
+        `HTTP 206 with an unexpected Content-Range "${res.headers['content-range']}"`,
+      );
+    }
+    return { status, offset, total: m[3] === '*' ? null : Number(m[3]) };
+  }
+  if (status === 200) {
+    // From the first byte: the server ignored the Range (or If-Range said the file changed), so start over cleanly.
+    const len = Number(res.headers['content-length']);
+    return { status, offset: 0, total: Number.isSafeInteger(len) && len >= 0 ? len : null };
+  }
+  res.resume();
+  const text = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+  if (status === 404 || status === 410) throw new AttemptFailure('next-mirror', text);
+  if (status === 408 || status === 429 || status >= 500)
+    throw new AttemptFailure('retry', text, retryAfterMs(res.headers['retry-after']));
+  throw new AttemptFailure('next-mirror', text);
+}
+
+function refuseHtmlPage(res: http.IncomingMessage, spec: DownloadSpec): void {
+  const type = String(headerString(res.headers['content-type']) ?? '').toLowerCase();
+  if (type.startsWith('text/html') && !HTML_OK.test(spec.name)) {
+    res.resume();
+    throw new AttemptFailure(
+      'next-mirror',
+      `the server sent an HTML page (Content-Type ${type}) instead of ${spec.name} — probably an error or login page`,
+    );
+  }
+}
+
+/**
+ * One attempt's stall detector: after stallReportMs without data the file shows as stalled, and
+ * after stallTimeoutMs the attempt is aborted with a StallError (then retried).
+ */
+class StallWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private lastByteAt: number;
+
+  constructor(
+    private readonly o: Required<DownloaderOptions>,
+    private readonly task: FileTask,
+    private readonly url: string,
+    private readonly ctl: AbortController,
+  ) {
+    this.lastByteAt = o.now();
+  }
+
+  /** Something arrived: count from now. */
+  arm(): void {
+    clearTimeout(this.timer);
+    this.lastByteAt = this.o.now();
+    this.timer = setTimeout(() => this.reportStall(), this.o.stallReportMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private reportStall(): void {
+    const { progress } = this.task;
+    progress.state = 'stalled';
+    progress.speed = 0;
+    progress.etaSeconds = null;
+    progress.message = `no data for ${Math.round(this.o.stallReportMs / 1000)} s`;
+    this.task.emit(true);
+    this.timer = setTimeout(
+      () =>
+        this.ctl.abort(
+          new StallError(
+            `stalled: no data for ${Math.round((this.o.now() - this.lastByteAt) / 1000)} s from ${this.url}`,
+          ),
+        ),
+      this.o.stallTimeoutMs - this.o.stallReportMs,
+    );
+  }
+}
+
+/** Deletes the .part file and its metadata: the next attempt starts from the first byte. */
+async function deletePart(task: FileTask): Promise<void> {
+  await rm(partOf(task.spec.dest), { force: true });
+  await rm(metaOf(task.spec.dest), { force: true });
+  task.progress.bytes = 0;
+}
+
+/**
+ * Checks the finished .part against the catalog's size and SHA-256 and the server's X-Linked-Etag
+ * (a mismatch deletes it and tries the next mirror), then renames it into place.
+ */
+async function verifyAndPlace(
+  task: FileTask,
+  url: string,
+  running: Hash,
+  meta: PartMeta | null,
+  linkedEtag: string | undefined,
+  trustLinkedEtagFrom: (u: URL) => boolean,
+): Promise<FileResult> {
+  const { spec, progress } = task;
+  const part = partOf(spec.dest);
+  progress.state = 'verifying';
+  progress.speed = 0;
+  progress.etaSeconds = null;
+  task.emit(true);
+  const sha256 = running.digest('hex');
+  const bytes = await sizeOf(part);
+  const metaTrusted =
+    meta !== null &&
+    (!spec.linkedEtagUrls || spec.linkedEtagUrls.includes(meta.url)) &&
+    trustedUrl(meta.url, trustLinkedEtagFrom);
+  const etag = linkedEtag ?? (metaTrusted ? meta.linkedEtag : undefined);
+  let verifiedBy: VerifiedBy = 'none';
+  const wrong = sizeMismatch(bytes, spec.size);
+  if (wrong) {
+    await deletePart(task);
+    throw new AttemptFailure('next-mirror', `${wrong}; the download was deleted`);
+  }
+  const reject = async (what: string, expected: string) => {
+    await deletePart(task);
+    throw new AttemptFailure(
+      'next-mirror',
+      `checksum mismatch: the file's SHA-256 is ${sha256} but ${what} says ${expected}; the download was deleted`,
+    );
+  };
+  if (spec.sha256) {
+    if (sha256 !== spec.sha256) await reject('the catalog', spec.sha256);
+    verifiedBy = 'sha256';
+  }
+  if (spec.linkedEtag && etag) {
+    if (sha256 !== etag) await reject("the server's X-Linked-Etag", etag);
+    if (verifiedBy === 'none') verifiedBy = 'hf-linked-etag';
+  }
+  await rename(part, spec.dest);
+  await rm(metaOf(spec.dest), { force: true });
+  progress.state = 'done';
+  progress.bytes = bytes;
+  progress.total = bytes;
+  progress.message = null;
+  task.emit(true);
+  return { name: spec.name, dest: spec.dest, sha256, bytes, url, verifiedBy };
+}
+
 // ---------- the downloader ----------
 
 export interface JobHandle {
@@ -699,9 +931,7 @@ export class Downloader {
         if (f.next === 'next-mirror') throw f;
         if (f.next === 'restart') {
           // The partial file was unusable (416 with another size, a changed file): start over at once.
-          await rm(partOf(task.spec.dest), { force: true });
-          await rm(metaOf(task.spec.dest), { force: true });
-          progress.bytes = 0;
+          await deletePart(task);
           if (attempts > this.o.maxAttempts * 4) throw new Error(`gave up after ${attempts} restarts: ${f.message}`);
           continue;
         }
@@ -725,237 +955,111 @@ export class Downloader {
     }
   }
 
+  /** One GET of one file from one URL: resume the .part, ask, check the answer, stream the body, verify. */
   private async attempt(task: FileTask, url: string, onBytes: (n: number) => void): Promise<FileResult> {
     const { spec, progress } = task;
-    const part = partOf(spec.dest);
     const ctl = new AbortController();
     const onJobAbort = () => ctl.abort(task.signal.reason);
     if (task.signal.aborted) throw cancelled(task.signal);
     task.signal.addEventListener('abort', onJobAbort, { once: true });
-
-    const meter = new SpeedMeter(this.o.speedWindowMs, this.o.now);
-    let lastByteAt = this.o.now();
-    let stallTimer: NodeJS.Timeout | undefined;
-    const armStall = () => {
-      clearTimeout(stallTimer);
-      lastByteAt = this.o.now();
-      stallTimer = setTimeout(() => {
-        progress.state = 'stalled';
-        progress.speed = 0;
-        progress.etaSeconds = null;
-        progress.message = `no data for ${Math.round(this.o.stallReportMs / 1000)} s`;
-        task.emit(true);
-        stallTimer = setTimeout(
-          () =>
-            ctl.abort(
-              new StallError(`stalled: no data for ${Math.round((this.o.now() - lastByteAt) / 1000)} s from ${url}`),
-            ),
-          this.o.stallTimeoutMs - this.o.stallReportMs,
-        );
-      }, this.o.stallReportMs);
-    };
-
-    let fh: Awaited<ReturnType<typeof open>> | undefined;
+    const stall = new StallWatch(this.o, task, url, ctl);
     try {
-      // Resume: restore the running hash from what is already on disk.
-      const meta = await readPartMeta(spec.dest);
-      let offset = await sizeOf(part);
-      if (offset > 0 && meta?.url !== url && !spec.sha256 && !meta?.linkedEtag) {
-        // Another mirror's (or an unknown source's) bytes, and no hash to prove that the two
-        // halves are one file: start over rather than splice two versions together.
-        await rm(part, { force: true });
-        offset = 0;
-      }
-      const hash: Hash = createHash('sha256');
-      if (offset > 0) {
-        progress.state = 'verifying';
-        progress.bytes = offset;
-        progress.message = `re-reading ${formatBytes(offset)} already downloaded`;
-        task.emit(true);
-        const n = await hashPrefixInto(hash, part, offset, ctl.signal);
-        if (n !== offset) throw new AttemptFailure('restart', 'the partial file changed while it was read');
-      }
-
+      const resumed = await resumePart(task, url, ctl.signal);
       progress.state = 'connecting';
       progress.message = null;
       task.emit(true);
-      armStall();
-      const headers: Record<string, string> = { 'User-Agent': this.o.userAgent, 'Accept-Encoding': 'identity' };
-      if (offset > 0) {
-        headers.Range = `bytes=${offset}-`;
-        // Only the same URL's validator means anything; another mirror's etag would always differ.
-        // If-Range takes a strong ETag or a date; a weak ETag would make every resume start over.
-        const validator = meta?.etag && !meta.etag.startsWith('W/') ? meta.etag : meta?.lastModified;
-        if (meta && meta.url === url && validator) headers['If-Range'] = validator;
-      }
+      stall.arm();
       const trustEtag = !spec.linkedEtagUrls || spec.linkedEtagUrls.includes(url);
-      const { res, linkedEtag, linkedSize } = await openUrl(
+      const opened = await openUrl(
         url,
-        headers,
+        requestHeaders(this.o.userAgent, url, resumed),
         ctl.signal,
         this.o.maxRedirects,
         (u) => trustEtag && this.o.trustLinkedEtagFrom(u),
       );
-      armStall();
-      const status = res.statusCode ?? 0;
-      let total: number | null = null;
-      if (status === 416) {
-        res.resume();
-        const m = /\/(\d+)\s*$/.exec(String(res.headers['content-range'] ?? ''));
-        const size = m ? Number(m[1]) : null;
-        if (offset > 0 && size === offset) {
-          // The .part is already the whole file (a crash between the last byte and the rename).
-          total = size;
-        } else throw new AttemptFailure('restart', `HTTP 416: the partial file (${formatBytes(offset)}) does not fit`);
-      } else if (status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
-        if (!m || Number(m[1]) !== offset) {
-          res.resume();
-          throw new AttemptFailure(
-            'restart',
-            `HTTP 206 with an unexpected Content-Range "${res.headers['content-range']}"`,
-          );
-        }
-        total = m[3] === '*' ? null : Number(m[3]);
-      } else if (status === 200) {
-        if (offset > 0) {
-          // The server ignored the Range (or If-Range said the file changed): start over cleanly.
-          offset = 0;
-        }
-        const len = Number(res.headers['content-length']);
-        total = Number.isSafeInteger(len) && len >= 0 ? len : null;
-      } else {
-        res.resume();
-        const text = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
-        if (status === 404 || status === 410) throw new AttemptFailure('next-mirror', text);
-        if (status === 408 || status === 429 || status >= 500)
-          throw new AttemptFailure('retry', text, retryAfterMs(res.headers['retry-after']));
-        throw new AttemptFailure('next-mirror', text);
-      }
-      if (status === 200 || status === 206) {
-        const type = String(headerString(res.headers['content-type']) ?? '').toLowerCase();
-        if (type.startsWith('text/html') && !HTML_OK.test(spec.name)) {
-          res.resume();
-          throw new AttemptFailure(
-            'next-mirror',
-            `the server sent an HTML page (Content-Type ${type}) instead of ${spec.name} — probably an error or login page`,
-          );
-        }
-      }
-      total ??= linkedSize ?? null;
-      // A body whose announced size is not the catalog's file is not worth fetching.
-      const wrongSize = total !== null ? sizeMismatch(total, spec.size) : null;
-      if (wrongSize) {
-        res.resume();
-        throw new AttemptFailure('next-mirror', wrongSize);
-      }
-      progress.total = total ?? (spec.size && !spec.size.approximate ? spec.size.bytes : null);
+      stall.arm();
+      const answer = checkResponse(opened, resumed.offset, spec);
+      progress.total = answer.total ?? (spec.size && !spec.size.approximate ? spec.size.bytes : null);
       // The catalog size may be unknown or approximate: check again with the server's number.
-      if (total !== null) await this.requireSpace(dirname(spec.dest), total - offset);
-
-      const restartHash = status === 200;
-      const running = restartHash ? createHash('sha256') : hash;
-      if (status !== 416) {
-        await writeJsonAtomic(metaOf(spec.dest), {
-          url,
-          etag: headerString(res.headers.etag),
-          lastModified: headerString(res.headers['last-modified']),
-          linkedEtag,
-          total: total ?? undefined,
-        } satisfies PartMeta);
-        fh = await open(part, restartHash ? 'w' : 'a');
-        progress.state = 'downloading';
-        progress.bytes = offset;
-        progress.message = null;
-        meter.add(0);
-        task.emit(true);
-        let got = 0;
-        for await (const chunk of res as AsyncIterable<Buffer>) {
-          armStall();
-          if ((progress.state as FileState) === 'stalled') {
-            progress.state = 'downloading';
-            progress.message = null;
-            task.emit(true);
-          }
-          await fh.write(chunk);
-          running.update(chunk);
-          got += chunk.length;
-          onBytes(chunk.length);
-          progress.bytes = offset + got;
-          meter.add(got);
-          progress.speed = meter.speed();
-          progress.etaSeconds =
-            progress.total !== null && progress.speed > 0
-              ? Math.max(0, progress.total - progress.bytes) / progress.speed
-              : null;
-          task.emit(false);
-        }
-        clearTimeout(stallTimer);
-        await fh.sync();
-        await fh.close();
-        fh = undefined;
-        if (total !== null && offset + got !== total)
-          throw new AttemptFailure(
-            'retry',
-            `the connection closed after ${formatBytes(offset + got)} of ${formatBytes(total)}`,
-          );
-      }
-      clearTimeout(stallTimer);
-
-      // Verify, then move into place.
-      progress.state = 'verifying';
-      progress.speed = 0;
-      progress.etaSeconds = null;
-      task.emit(true);
-      const sha256 = running.digest('hex');
-      const bytes = await sizeOf(part);
-      const metaTrusted =
-        meta !== null &&
-        (!spec.linkedEtagUrls || spec.linkedEtagUrls.includes(meta.url)) &&
-        trustedUrl(meta.url, this.o.trustLinkedEtagFrom);
-      const etag = linkedEtag ?? (metaTrusted ? meta.linkedEtag : undefined);
-      let verifiedBy: VerifiedBy = 'none';
-      const wrong = sizeMismatch(bytes, spec.size);
-      if (wrong) {
-        await rm(part, { force: true });
-        await rm(metaOf(spec.dest), { force: true });
-        progress.bytes = 0;
-        throw new AttemptFailure('next-mirror', `${wrong}; the download was deleted`);
-      }
-      const reject = async (what: string, expected: string) => {
-        await rm(part, { force: true });
-        await rm(metaOf(spec.dest), { force: true });
-        progress.bytes = 0;
-        throw new AttemptFailure(
-          'next-mirror',
-          `checksum mismatch: the file's SHA-256 is ${sha256} but ${what} says ${expected}; the download was deleted`,
-        );
-      };
-      if (spec.sha256) {
-        if (sha256 !== spec.sha256) await reject('the catalog', spec.sha256);
-        verifiedBy = 'sha256';
-      }
-      if (spec.linkedEtag && etag) {
-        if (sha256 !== etag) await reject("the server's X-Linked-Etag", etag);
-        if (verifiedBy === 'none') verifiedBy = 'hf-linked-etag';
-      }
-      await rename(part, spec.dest);
-      await rm(metaOf(spec.dest), { force: true });
-      progress.state = 'done';
-      progress.bytes = bytes;
-      progress.total = bytes;
-      progress.message = null;
-      task.emit(true);
-      return { name: spec.name, dest: spec.dest, sha256, bytes, url, verifiedBy };
+      if (answer.total !== null) await this.requireSpace(dirname(spec.dest), answer.total - answer.offset);
+      // A 200 starts at the first byte: the hash of the .part's bytes does not apply.
+      const running = answer.status === 200 ? createHash('sha256') : resumed.hash;
+      if (answer.status !== 416) await this.streamToPart(task, url, opened, answer, running, stall, onBytes);
+      stall.stop();
+      return await verifyAndPlace(task, url, running, resumed.meta, opened.linkedEtag, this.o.trustLinkedEtagFrom);
     } catch (e) {
       const reason = ctl.signal.reason as unknown;
       if (reason instanceof StallError) throw reason;
-      throw localWriteError(e, part) ?? e;
+      throw localWriteError(e, partOf(spec.dest)) ?? e;
     } finally {
-      clearTimeout(stallTimer);
+      stall.stop();
       task.signal.removeEventListener('abort', onJobAbort);
-      await fh?.close().catch(() => {});
     }
+  }
+
+  /**
+   * Writes the body into the .part file (after its bytes for a 206, over them for a 200), hashing
+   * and showing progress as it goes; a body that ends short of the announced size is retried.
+   */
+  private async streamToPart(
+    task: FileTask,
+    url: string,
+    { res, linkedEtag }: Opened,
+    answer: Answer,
+    running: Hash,
+    stall: StallWatch,
+    onBytes: (n: number) => void,
+  ): Promise<void> {
+    const { spec, progress } = task;
+    const { offset, total } = answer;
+    await writeJsonAtomic(metaOf(spec.dest), {
+      url,
+      etag: headerString(res.headers.etag),
+      lastModified: headerString(res.headers['last-modified']),
+      linkedEtag,
+      total: total ?? undefined,
+    } satisfies PartMeta);
+    const fh = await open(partOf(spec.dest), answer.status === 200 ? 'w' : 'a');
+    const meter = new SpeedMeter(this.o.speedWindowMs, this.o.now);
+    let got = 0;
+    try {
+      progress.state = 'downloading';
+      progress.bytes = offset;
+      progress.message = null;
+      meter.add(0);
+      task.emit(true);
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        stall.arm();
+        if ((progress.state as FileState) === 'stalled') {
+          progress.state = 'downloading';
+          progress.message = null;
+          task.emit(true);
+        }
+        await fh.write(chunk);
+        running.update(chunk);
+        got += chunk.length;
+        onBytes(chunk.length);
+        progress.bytes = offset + got;
+        meter.add(got);
+        progress.speed = meter.speed();
+        progress.etaSeconds =
+          progress.total !== null && progress.speed > 0
+            ? Math.max(0, progress.total - progress.bytes) / progress.speed
+            : null;
+        task.emit(false);
+      }
+      stall.stop();
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      throw e;
+    }
+    await fh.close();
+    if (total !== null && offset + got !== total)
+      throw new AttemptFailure(
+        'retry',
+        `the connection closed after ${formatBytes(offset + got)} of ${formatBytes(total)}`,
+      );
   }
 }
 

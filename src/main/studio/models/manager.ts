@@ -24,7 +24,7 @@ import { basename, extname, isAbsolute, join, posix, resolve, sep, win32 } from 
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { StudioError } from '../../../shared/api.js';
-import { builtinCatalog, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
+import { builtinCatalog, defaultModel, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
 import {
   type FileVerification,
   type ModelFileInfo,
@@ -38,6 +38,24 @@ import { hashFile } from './hash.js';
 import { acquireFolderLock } from '../lock.js';
 
 export const STATE_FILE = 'fstudio-state.json';
+
+/** A catalog id, or the name of a folder under models/ (no separators, no leading dot). */
+const MODEL_ID_RE = /^[a-z0-9][a-z0-9._-]*$/;
+
+const locationKey = (location: string) => createHash('sha256').update(resolve(location)).digest('hex').slice(0, 16);
+
+/** A model resolved for a run: where its files are, and where its caches go. */
+export interface ResolvedModel {
+  /** The catalog id, or the absolute path of a file or folder given directly. */
+  ref: string;
+  entry: CatalogEntry | null;
+  /** The folder (or checkpoint file) the loaders read. */
+  location: string;
+  /** Safetensors conversion of a torch checkpoint, converted on first load. */
+  weightsCacheFile: string;
+  /** Built graphs and each model's shared weights file. */
+  graphCacheDir: string;
+}
 
 const FileRecord = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -97,13 +115,14 @@ async function sizeOrNull(p: string): Promise<number | null> {
 }
 
 export class ModelManager {
+  readonly dataDir: string;
   readonly root: string;
   /**
    * `<dataDir>/imports/`: the only place an import through the API may read from (the API never
    * reaches a path outside the data folder). The CLI imports from any local path (`importLocal`).
    */
   readonly importsDir: string;
-  /** `<dataDir>/cache/weights/`: safetensors conversions of torch checkpoints (see cli/embed.ts, cli/vqgan.ts). */
+  /** `<dataDir>/cache/weights/`: safetensors conversions of torch checkpoints (see weightsCacheFile). */
   private readonly weightsCacheDir: string;
   private readonly catalog: Catalog;
   private readonly downloader: Downloader;
@@ -118,6 +137,7 @@ export class ModelManager {
   };
 
   constructor(dataDir: string, opts: ModelManagerOptions = {}) {
+    this.dataDir = resolve(dataDir);
     this.root = join(resolve(dataDir), 'models');
     this.importsDir = join(resolve(dataDir), 'imports');
     this.weightsCacheDir = join(resolve(dataDir), 'cache', 'weights');
@@ -284,6 +304,69 @@ export class ModelManager {
         `"${idOrPath}" is neither a catalog model (${this.catalog.models.map((m) => m.id).join(', ')}) nor an existing file or folder.`,
       );
     return { path: p, entry: null };
+  }
+
+  /** `<dataDir>/cache/graphs/`: built graphs and each model's shared weights file (engine/runtime/graph-cache.ts). */
+  get graphCacheDir(): string {
+    return join(this.dataDir, 'cache', 'graphs');
+  }
+
+  /**
+   * Where a model's torch checkpoint is converted to safetensors once and read from after: by catalog id
+   * for an installed CLIP (`<id>.safetensors`), else by the SHA-256 of the absolute location (`vqgan-<key>`
+   * for a VQGAN, `folder-<key>` for a CLIP folder). cacheFiles() finds the same names to remove them.
+   */
+  weightsCacheFile(kind: 'clip' | 'vqgan', location: string, catalogId: string | null): string {
+    if (kind === 'clip' && catalogId) return join(this.weightsCacheDir, `${catalogId}.safetensors`);
+    return join(this.weightsCacheDir, `${kind === 'vqgan' ? 'vqgan' : 'folder'}-${locationKey(location)}.safetensors`);
+  }
+
+  /**
+   * The model a run names (`--model`, a job's spec): an existing file or folder used as it is, else an
+   * installed model of the catalog (or a folder dropped into models/<id>/), else the kind's default; with
+   * its weights-cache file and the graph cache. Errors say what to download or pass instead.
+   */
+  async resolve(kind: 'clip' | 'vqgan', model: string | undefined): Promise<ResolvedModel> {
+    const named = model ?? defaultModel(this.catalog, kind).id;
+    const resolved = async (location: string, entry: CatalogEntry | null): Promise<ResolvedModel> => {
+      await mkdir(this.weightsCacheDir, { recursive: true });
+      return {
+        ref: entry ? entry.id : location,
+        entry,
+        location,
+        weightsCacheFile: this.weightsCacheFile(kind, location, entry?.id ?? null),
+        graphCacheDir: this.graphCacheDir,
+      };
+    };
+    const asPath = await stat(named).catch(() => null);
+    if (asPath && (kind === 'vqgan' || asPath.isDirectory())) return resolved(resolve(named), null);
+    const entry = this.catalog.models.find((m) => m.id === named && m.kind === kind) ?? null;
+    if (kind === 'clip') {
+      const dir = join(this.root, named);
+      if (MODEL_ID_RE.test(named) && existsSync(join(dir, 'config.json'))) return resolved(dir, entry);
+      throw new StudioError(
+        MODEL_ID_RE.test(named) ? 'ModelNotInstalled' : 'NotFound',
+        MODEL_ID_RE.test(named)
+          ? `model "${named}" is not installed (no ${join(dir, 'config.json')}); download it on the Models page ` +
+              `or with \`fstudio models pull ${named}\`, or pass a model folder`
+          : `no model folder "${named}"`,
+      );
+    }
+    if (!entry) {
+      const known = this.catalog.models.filter((m) => m.kind === kind).map((m) => m.id);
+      throw new StudioError(
+        'NotFound',
+        `model "${named}" is not a file, a folder, or a VQGAN in the catalog (${known.join(', ')}).`,
+      );
+    }
+    const info = await this.info(entry.id);
+    if (info.state !== 'installed')
+      throw new StudioError(
+        'ModelNotInstalled',
+        `VQGAN "${entry.id}" is not installed (${info.state}). Download it on the Models page or with ` +
+          `\`fstudio models pull ${entry.id}\`, or pass --model <folder or last.ckpt>.`,
+      );
+    return resolved(this.modelDir(entry.id), entry);
   }
 
   // ---------- pull / cancel ----------
@@ -639,17 +722,19 @@ export class ModelManager {
   }
 
   /**
-   * A model's files in the weights cache: `<id>.safetensors` (cli/embed.ts, by catalog id), and
-   * `vqgan-<key>` / `folder-<key>` (cli/vqgan.ts, cli/embed.ts given the folder), where key is the
-   * first 16 hex digits of the SHA-256 of the model folder's absolute path; with their temp files
+   * A model's files in the weights cache (weightsCacheFile: by catalog id, or `vqgan-<key>` /
+   * `folder-<key>` by its folder's path); with their temp files
    * (`.<name>.<pid>.<rand>.tmp`) from a conversion that was cut off.
    */
   private async cacheFiles(id: string): Promise<string[]> {
-    const key = createHash('sha256')
-      .update(resolve(this.modelDir(id)))
-      .digest('hex')
-      .slice(0, 16);
-    const names = new Set([`${id}.safetensors`, `vqgan-${key}.safetensors`, `folder-${key}.safetensors`]);
+    const dir = this.modelDir(id);
+    const names = new Set(
+      [
+        this.weightsCacheFile('clip', dir, id),
+        this.weightsCacheFile('vqgan', dir, id),
+        this.weightsCacheFile('clip', dir, null),
+      ].map((f) => basename(f)),
+    );
     let present: string[];
     try {
       present = await readdir(this.weightsCacheDir);

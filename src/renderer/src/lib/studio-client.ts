@@ -9,10 +9,12 @@ import {
   eventSubscriberName,
   type EventName,
   type EventPayload,
+  FINISHED_JOB_STATES,
+  type JobStatus,
   type StudioApi,
   type WireError,
 } from '../../../shared/api.js';
-import { decodeWire, encodeWire } from '../../../shared/wire.js';
+import { decodeWire, decodeWireBinary, encodeWire } from '../../../shared/wire.js';
 
 export type AssetVariant = 'file' | 'thumb';
 export type ConnectionState = 'connecting' | 'open' | 'closed';
@@ -146,7 +148,14 @@ export function serverClient(opts: ServerClientOptions = {}): StudioClient {
     for (const l of connectionListeners) l(s);
   };
 
+  /** Jobs seen running here: after a reconnect, their state is asked for (jobList) and delivered. */
+  const followed = new Set<string>();
   const deliver = (event: EventName, payload: unknown) => {
+    if (event === 'jobProgress') {
+      const s = payload as JobStatus;
+      if (FINISHED_JOB_STATES.includes(s.state)) followed.delete(s.jobId);
+      else followed.add(s.jobId);
+    }
     for (const l of listeners.get(event) ?? []) {
       try {
         l(payload);
@@ -156,6 +165,19 @@ export function serverClient(opts: ServerClientOptions = {}): StudioClient {
     }
   };
 
+  async function catchUpJobs(): Promise<void> {
+    if (followed.size === 0) return;
+    const ids = [...followed];
+    try {
+      const statuses = (await call('jobList', { ids })) as JobStatus[];
+      // A job the server no longer knows (it restarted) ended without telling us.
+      for (const id of ids) if (!statuses.some((s) => s.jobId === id)) followed.delete(id);
+      for (const s of statuses) deliver('jobProgress', s);
+    } catch (e) {
+      console.error('could not ask for the state of the followed jobs', e);
+    }
+  }
+
   const hasListeners = () => [...listeners.values()].some((s) => s.size > 0) || connectionListeners.size > 0;
 
   function connect(): void {
@@ -164,17 +186,25 @@ export function serverClient(opts: ServerClientOptions = {}): StudioClient {
     const query = opts.token ? `?token=${encodeURIComponent(opts.token)}` : '';
     const WS = opts.WebSocket ?? WebSocket;
     const ws = new WS(`${base.replace(/^http/, 'ws')}/events${query}`);
+    ws.binaryType = 'arraybuffer'; // events that carry bytes (preview frames) arrive as binary frames
     socket = ws;
     ws.onopen = () => {
       attempt = 0;
       setState('open');
-      // Events sent while we were away are lost: tell the views to refresh everything.
-      if (everOpened) deliver('galleryChanged', { reason: 'update', ids: [] });
+      // Events sent while we were away are lost: tell the views to refresh everything, and ask where
+      // the jobs we follow got to.
+      if (everOpened) {
+        deliver('galleryChanged', { reason: 'update', ids: [] });
+        void catchUpJobs();
+      }
       everOpened = true;
     };
     ws.onmessage = (msg: MessageEvent) => {
       try {
-        const { event, payload } = decodeWire(String(msg.data)) as { event: EventName; payload: unknown };
+        const data: unknown = msg.data;
+        const { event, payload } = (
+          typeof data === 'string' ? decodeWire(data) : decodeWireBinary(data as ArrayBuffer)
+        ) as { event: EventName; payload: unknown };
         if (event in apiEvents) deliver(event, payload);
       } catch (e) {
         console.error('bad event frame from the studio server', e);

@@ -4,10 +4,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
-import type { ProviderReport } from '../../../shared/api.js';
-import { addModel } from './runtime-tiny-model.js';
+import { EXPLICIT_PROVIDERS, type ExplicitProvider, type ProviderReport } from '../../../shared/providers.js';
+import { addModel } from './tiny-model.js';
 
-export type ExplicitProvider = 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
+export type { ExplicitProvider };
 
 export interface ProviderChoice {
   /** What runs the session. */
@@ -146,12 +146,10 @@ export function probe(p: ExplicitProvider): Promise<ProviderReport> {
   return r;
 }
 
-const ALL: ExplicitProvider[] = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
-
 /** One report per provider the API knows, this platform's candidates probed in turn (never concurrently). */
 export async function probeAll(): Promise<ProviderReport[]> {
   const reports: ProviderReport[] = [];
-  for (const p of ALL) reports.push(await probe(p));
+  for (const p of EXPLICIT_PROVIDERS) reports.push(await probe(p));
   return reports;
 }
 

@@ -1,25 +1,26 @@
-// The only module (with runtime-*.ts) that imports onnxruntime-node (STYLE.md item 6): everything
+// The only module (with providers.ts) that imports onnxruntime-node: everything
 // else sees HostTensor, RuntimeSession and opaque DeviceTensor handles, never an ORT tensor.
 //
-// Facts that shape it (../../../../shared/reference/RUNTIME.md): session.run blocks the calling
-// thread, so the app runs sessions in the compute worker (runtime-compute.ts) and this in-thread
-// API is for that worker, tests and the CLI; a GPU-located output is never read with getData
-// (it crashed the process): it is either fed to another run or read through a graph output that
-// lives on the CPU (readDevice).
+// Facts that shape it (docs/architecture.md, "The runtime"): session.run blocks the calling thread,
+// so the app creates and runs sessions only in the compute worker (worker-core.ts, driven from the
+// main thread by runner.ts) and this in-thread API is for that worker and for tests; a GPU-located
+// output is never read with getData (it crashed the process): it is either fed to another run or
+// read through a graph output that lives on the CPU (readDevice).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
-import type { ProviderReport } from '../../../shared/api.js';
-import { resolveProvider, probeAll, type ExplicitProvider, type ProviderChoice } from './runtime-providers.js';
-import type { DType, HostTensor, TensorData } from './ir.js';
-import { tinyModel } from './runtime-tiny-model.js';
+import type { Provider, ProviderReport } from '../../../shared/providers.js';
+import { resolveProvider, probeAll, type ExplicitProvider, type ProviderChoice } from './providers.js';
+import type { DType, HostTensor, TensorData } from '../graph/ir.js';
+import { tinyModel } from './tiny-model.js';
 
 // The graph IR's host tensor is what crosses this module's API (one definition, in ir.ts).
 export type { DType, HostTensor };
 export type HostData = TensorData;
-export type ProviderName = ExplicitProvider | 'auto';
+/** A provider or 'auto' (the API's Provider). */
+export type ProviderName = Provider;
 export type OutputLocation = 'cpu' | 'gpu-buffer';
 export interface SessionOptions {
   /** Default 'cpu' (deterministic, supports float64); 'auto' picks the best this machine has. */
@@ -255,13 +256,22 @@ class OrtRuntimeSession implements RuntimeSession {
   }
 }
 
-/** Creates an inference session in this thread (the app does this inside the compute worker). */
-export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<RuntimeSession> {
+/** A model to load: its ONNX bytes, or the path of a model file (one with external data must be loaded by path). */
+export type ModelSource = Uint8Array | { file: string };
+
+/**
+ * Creates an inference session in this thread. Only the compute worker (worker-core.ts) calls this in the
+ * app (a lint rule keeps it so); tests use it directly.
+ */
+export async function createSession(model: ModelSource, opts: SessionOptions = {}): Promise<RuntimeSession> {
   const ort = loadOrt();
   const choice = await resolveProvider(opts.provider ?? 'cpu');
   const profileDir = opts.profile ? mkdtempSync(path.join(tmpdir(), 'fstudio-ort-profile-')) : null;
   try {
-    const session = await ort.InferenceSession.create(model, ortSessionOptions(choice.provider, opts, profileDir));
+    const o = ortSessionOptions(choice.provider, opts, profileDir);
+    const session = await (model instanceof Uint8Array
+      ? ort.InferenceSession.create(model, o)
+      : ort.InferenceSession.create(model.file, o));
     return new OrtRuntimeSession(ort, session, choice.provider, choice, profileDir);
   } catch (e) {
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });

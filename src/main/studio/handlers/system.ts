@@ -1,0 +1,66 @@
+// System and settings calls: versions, providers (probed in the compute worker), the data folder's
+// health, the settings, and the gradient check as a job.
+import { statfs } from 'node:fs/promises';
+import { type systemCalls, type Handlers } from '../../../shared/api.js';
+import { appVersion } from '../../base/app-version.js';
+import { formatGradcheckReport } from '../../engine/graph/gradcheck.js';
+import { ortVersion } from '../../engine/runtime/ort.js';
+import type { StudioContext } from '../context.js';
+import { openReportProblems } from '../open-report.js';
+
+export function systemHandlers(ctx: StudioContext): Handlers<typeof systemCalls> {
+  return {
+    async getSystemInfo({ probeProviders: probe }) {
+      ctx.live();
+      let freeDiskBytes: number | null = null;
+      try {
+        const s = await statfs(ctx.dataDir);
+        freeDiskBytes = Number(s.bavail) * Number(s.bsize);
+      } catch {
+        freeDiskBytes = null;
+      }
+      const host = ctx.options.host;
+      return {
+        appVersion: appVersion(),
+        node: process.versions.node,
+        electron: host?.electron ?? process.versions.electron ?? null,
+        chrome: host?.chrome ?? process.versions.chrome ?? null,
+        onnxruntime: ortVersion(),
+        platform: process.platform,
+        arch: process.arch,
+        dataDir: ctx.dataDir,
+        freeDiskBytes,
+        dataFolderProblems: openReportProblems(ctx.report),
+        // In the GPU device's worker: never beside its WebGPU sessions, never on this thread.
+        providers: probe ? await ctx.compute.runners.for('gpu').probeProviders() : [],
+      };
+    },
+
+    async getSettings() {
+      ctx.live();
+      return ctx.settings.get();
+    },
+
+    async updateSettings(patch) {
+      ctx.live();
+      const s = await ctx.settings.update(patch);
+      ctx.emit('settingsChanged', s);
+      return s;
+    },
+
+    async checkGradients({ provider }) {
+      ctx.live();
+      const job = ctx.jobs.start('gradcheck', `Gradient check on ${provider}`, async (handle) => {
+        const report = await ctx.compute.gradcheck({
+          provider,
+          signal: handle.signal,
+          onProgress: (p) => handle.progress({ step: p.done, total: p.total, message: `checked ${p.op}` }),
+        });
+        const verdict = formatGradcheckReport(report).split('\n').at(-1)!;
+        if (!report.passed) throw Object.assign(new Error(verdict), { name: 'GradcheckFailed' });
+        return verdict;
+      });
+      return { jobId: job.jobId };
+    },
+  };
+}

@@ -14,7 +14,9 @@ export default defineConfig({
         external,
         input: {
           index: resolve('src/main/electron/index.ts'),
+          // Worker threads' entries (base/worker-entry.ts finds them beside the main bundle).
           'compute-worker': resolve('src/main/engine/compute-worker.ts'),
+          'import-worker': resolve('src/main/studio/import-worker.ts'),
         },
       },
     },

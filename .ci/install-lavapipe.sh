@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mesa 25's lavapipe (software Vulkan) from bookworm-backports, for the WebGPU parity tests
-# (tests/unit/webgpu). Debian 12's own Mesa 22 is too old for Dawn (RUNTIME.md). Idempotent.
+# (tests/unit/webgpu). Debian 12's own Mesa 22 is too old for Dawn. Idempotent.
 set -euo pipefail
 installed() {
   local v

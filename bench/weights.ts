@@ -16,13 +16,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertToSafetensors, loadCheckpoint } from '../src/main/engine/weights/load.js';
-import { type DType, DTYPE_SIZE } from '../src/main/engine/weights/tensor.js';
+import { type WeightDType, WEIGHT_DTYPE_SIZE } from '../src/main/engine/weights/tensor.js';
 import { pickleStateDict, type TensorView, writeTorchZip } from '../tests/fixtures/weights/torch-zip-writer.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 
-type Spec = [name: string, shape: number[], dtype?: DType];
+type Spec = [name: string, shape: number[], dtype?: WeightDType];
 
 // ---- model layouts -----------------------------------------------------------------------------
 
@@ -145,8 +145,8 @@ function vqganSpecs(cfg: {
 
 // ---- writing -----------------------------------------------------------------------------------
 
-function randomBytes(n: number, dtype: DType, seed: number): Uint8Array {
-  const size = DTYPE_SIZE[dtype];
+function randomBytes(n: number, dtype: WeightDType, seed: number): Uint8Array {
+  const size = WEIGHT_DTYPE_SIZE[dtype];
   const bytes = new Uint8Array(n * size);
   if (dtype === 'F32') {
     const f = new Float32Array(bytes.buffer);

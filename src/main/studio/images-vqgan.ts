@@ -1,6 +1,6 @@
 // Pixels in and out of a VQGAN with sharp: an image file to the [1, 3, H, W] float tensor in [-1, 1]
 // that taming's encoder takes (H and W multiples of the downsampling factor), and a decoded tensor
-// back to a PNG. Only studio/images* import sharp (DESIGN.md).
+// back to a PNG. Only studio/images* import sharp (a lint rule in eslint.config.js).
 import sharp from 'sharp';
 import { StudioError } from '../../shared/api.js';
 import { MAX_PIXELS } from './images.js';

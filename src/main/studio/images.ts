@@ -57,7 +57,7 @@ const TEXT_CHUNK_TYPES = new Set(['tEXt', 'zTXt', 'iTXt']);
 /**
  * The bytes sharp is given: a PNG without its text chunks. libvips reads every text chunk of a
  * PNG into memory as metadata, so a small file of many compressed chunks would inflate into
- * gigabytes there; pngmeta.ts reads them instead, within a budget. Other formats, and a PNG
+ * gigabytes there; png-chunks.ts reads them instead, within a budget. Other formats, and a PNG
  * whose chunks do not check out (sharp then judges the original), pass unchanged.
  */
 export function pixelsOnly(data: Uint8Array): Uint8Array {

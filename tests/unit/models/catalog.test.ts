@@ -27,7 +27,7 @@ describe('models/catalog.json', () => {
     expect(defaultModel(c, 'text-lm').id).toBe('smollm2-135m-instruct');
   });
 
-  it('lists the models of MODELS.md with their real files', () => {
+  it("lists the studio's models with their real files", () => {
     const c = builtinCatalog();
     const ids = c.models.map((m) => m.id);
     expect(ids).toEqual(

@@ -6,6 +6,7 @@ import {
   type EventName,
   type EventPayload,
   type GalleryItem,
+  type JobStatus,
   type Settings,
   StudioError,
   type StudioHandlers,
@@ -17,6 +18,8 @@ export const PNG_BYTES = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x
 
 export interface FakeStudio extends Studio {
   emit<K extends EventName>(name: K, payload: EventPayload<K>): void;
+  /** What jobList answers (the fake's jobs, by id). */
+  jobs: Map<string, JobStatus>;
   /** Arguments each handler received, in order. */
   calls: { name: string; args: unknown }[];
   /** assetFile returns this instead when set (to test the transport's own path check). */
@@ -75,12 +78,17 @@ export function fakeStudio(dataDir: string): FakeStudio {
       failed: [],
     })),
     exportItem: record('exportItem', async () => ({ name: 'one.png', mime: 'image/png', data: PNG_BYTES })),
+    jobList: record('jobList', async ({ ids }: { ids?: string[] }) =>
+      [...jobs.values()].filter((j) => !ids || ids.includes(j.jobId)),
+    ),
   } as unknown as StudioHandlers;
 
+  const jobs = new Map<string, JobStatus>();
   const studio: FakeStudio = {
     dataDir,
     handlers,
     calls,
+    jobs,
     assetOverride: null,
     on(name, listener) {
       let set = listeners.get(name);

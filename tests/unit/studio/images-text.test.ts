@@ -1,5 +1,5 @@
 // sharp (libvips) reads every PNG text chunk into memory; the studio hands it PNGs without
-// them (pngmeta.ts reads the text, within a budget), so a file of many compressed text chunks
+// them (png-chunks.ts reads the text, within a budget), so a file of many compressed text chunks
 // cannot blow up the decoder. Checked by recording what sharp is given.
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';

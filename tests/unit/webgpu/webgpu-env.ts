@@ -1,4 +1,4 @@
-// Shared by the WebGPU tests: Mesa lavapipe wants XDG_RUNTIME_DIR (RUNTIME.md), and every test
+// Shared by the WebGPU tests: Mesa lavapipe wants XDG_RUNTIME_DIR set, and every test
 // skips, saying why, where no Vulkan device can run ORT's WebGPU provider.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

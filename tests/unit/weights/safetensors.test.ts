@@ -9,7 +9,12 @@ import {
   SafetensorsReader,
   writeSafetensors,
 } from '../../../src/main/engine/weights/safetensors.js';
-import { DTYPE_SIZE, type DType, type StateDict, toFloat32 } from '../../../src/main/engine/weights/tensor.js';
+import {
+  WEIGHT_DTYPE_SIZE,
+  type WeightDType,
+  type StateDict,
+  toFloat32,
+} from '../../../src/main/engine/weights/tensor.js';
 import { expected, expectMatchesTorch, fixture, tempDir } from './helpers.js';
 
 function file(header: object | string, data = new Uint8Array(0), lengthOverride?: bigint): Buffer {
@@ -44,10 +49,10 @@ describe('safetensors', () => {
 
   it('round-trips every dtype, with __metadata__, each tensor aligned to its element size', async () => {
     const sd: StateDict = new Map();
-    const dtypes = Object.keys(DTYPE_SIZE) as DType[];
+    const dtypes = Object.keys(WEIGHT_DTYPE_SIZE) as WeightDType[];
     dtypes.forEach((dtype, i) => {
       const shape = i % 3 === 0 ? [3] : i % 3 === 1 ? [2, 3] : [];
-      const n = shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[dtype];
+      const n = shape.reduce((a, b) => a * b, 1) * WEIGHT_DTYPE_SIZE[dtype];
       sd.set(`t.${dtype}`, {
         dtype,
         shape,
@@ -65,11 +70,11 @@ describe('safetensors', () => {
     expect(n % 8).toBe(0);
     const header = JSON.parse(raw.toString('utf8', 8, 8 + n)) as Record<
       string,
-      { dtype: DType; data_offsets: number[] }
+      { dtype: WeightDType; data_offsets: number[] }
     >;
     expect(header.__metadata__).toEqual({ format: 'pt', note: 'round trip' });
     for (const [k, e] of Object.entries(header)) {
-      if (k !== '__metadata__') expect(e.data_offsets[0]! % DTYPE_SIZE[e.dtype], k).toBe(0);
+      if (k !== '__metadata__') expect(e.data_offsets[0]! % WEIGHT_DTYPE_SIZE[e.dtype], k).toBe(0);
     }
   });
 

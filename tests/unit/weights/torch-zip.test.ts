@@ -5,7 +5,7 @@ import { constants, crc32, deflateRawSync } from 'node:zlib';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../../src/main/engine/weights/load.js';
-import { DTYPE_SIZE, gather, isContiguous, toFloat32 } from '../../../src/main/engine/weights/tensor.js';
+import { WEIGHT_DTYPE_SIZE, gather, isContiguous, toFloat32 } from '../../../src/main/engine/weights/tensor.js';
 import { TorchCheckpoint } from '../../../src/main/engine/weights/torch-zip.js';
 import {
   Pickle,
@@ -74,7 +74,7 @@ describe('crafted torch archives', () => {
 
   it('tensors read from a torch file keep its 64-byte alignment, so F32 views need no copy', async () => {
     const sd = await loadCheckpoint(fixture('lightning.ckpt'));
-    for (const [name, t] of sd) expect(t.data.byteOffset % DTYPE_SIZE[t.dtype], name).toBe(0);
+    for (const [name, t] of sd) expect(t.data.byteOffset % WEIGHT_DTYPE_SIZE[t.dtype], name).toBe(0);
     const w = sd.get('conv_in.weight')!;
     expect(toFloat32(w).buffer).toBe(w.data.buffer);
   });

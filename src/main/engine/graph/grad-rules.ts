@@ -1,4 +1,4 @@
-// The backward rules: ONE table, one entry per op (STYLE.md item 1, after tinygrad's gradient table).
+// The backward rules: ONE table, one entry per op (after tinygrad's gradient table).
 // Each rule gets the node, its inputs and outputs and the gradient of its outputs, and returns one
 // gradient per input (null where the input takes none). A gradient may have the broadcast (output)
 // shape: grad.ts sums it down to the input's shape. Rules use builder primitives only, so the backward

@@ -6,7 +6,7 @@
 //   isOpenAiClip(names)          true when the names are OpenAI's (`visual.conv1.weight` present)
 //   openAiToHf(stateDict)        a new state dict with HF names; tensors that are only renamed are shared
 //   OPENAI_TO_HF                 the rename table (regex -> replacement), in the order tried
-import { DTYPE_SIZE, type StateDict, type WeightTensor } from '../weights/tensor.js';
+import { WEIGHT_DTYPE_SIZE, type StateDict, type WeightTensor } from '../weights/tensor.js';
 
 /** Per-layer renames; `$T` is the tower prefix (`visual.transformer` / `transformer`). */
 const LAYER: ReadonlyArray<readonly [string, string]> = [
@@ -66,7 +66,7 @@ function rowsOf(t: WeightTensor, start: number, count: number): WeightTensor {
 function transpose2d(t: WeightTensor, name: string): WeightTensor {
   if (t.shape.length !== 2) throw new Error(`${name}: expected a matrix, got shape [${t.shape.join(', ')}]`);
   const [r, c] = t.shape as [number, number];
-  const s = DTYPE_SIZE[t.dtype];
+  const s = WEIGHT_DTYPE_SIZE[t.dtype];
   const out = new Uint8Array(t.data.byteLength);
   for (let i = 0; i < r; i++) {
     for (let j = 0; j < c; j++) out.set(t.data.subarray((i * c + j) * s, (i * c + j + 1) * s), (j * r + i) * s);

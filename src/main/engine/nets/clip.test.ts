@@ -254,7 +254,7 @@ describe('CLIP checkpoints', () => {
     expect(c.projectionDim).toBe(24);
   });
 
-  it("the variants' parameter counts are OpenAI's (MODELS.md: ViT-B/32 vision 87.85M, text 63.43M)", () => {
+  it("the variants' parameter counts are OpenAI's (ViT-B/32: vision 87.85M, text 63.43M)", () => {
     const count = (variant: keyof typeof CLIP_VARIANTS, tower: 'vision' | 'text') => {
       let n = 0;
       for (const [name, shape] of expectedStateDict(CLIP_VARIANTS[variant])) {
@@ -266,7 +266,7 @@ describe('CLIP checkpoints', () => {
     };
     expect((count('ViT-B/32', 'vision') / 1e6).toFixed(2)).toBe('87.85');
     expect((count('ViT-B/32', 'text') / 1e6).toFixed(2)).toBe('63.43');
-    // open_clip's docs/model_profile.csv for the other two (not in MODELS.md).
+    // The other two as open_clip's docs/model_profile.csv gives them.
     expect((count('ViT-B/16', 'vision') / 1e6).toFixed(2)).toBe('86.19');
     expect((count('ViT-L/14', 'vision') / 1e6).toFixed(2)).toBe('303.97');
     expect((count('ViT-L/14', 'text') / 1e6).toFixed(2)).toBe('123.65');

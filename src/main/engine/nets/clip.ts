@@ -1,6 +1,7 @@
-// CLIP (Radford et al. 2021) as engine graphs, with Hugging Face's parameter names so a checkpoint loads
-// by name (../../../../shared/reference/MODELS.md, "CLIP"). Bottom-up as in nanoGPT's model.py:
-// attention, MLP, encoder layer, the two towers; then the configs and the expected state dict.
+// CLIP (Radford et al. 2021) as engine graphs, with the parameter names of Hugging Face's CLIPModel
+// (`vision_model.*`, `text_model.*`, `visual_projection`, `text_projection`, `logit_scale`) so a
+// checkpoint loads by name. Bottom-up as in nanoGPT's model.py: attention, MLP, encoder layer, the
+// two towers; then the configs and the expected state dict.
 //
 // Public API
 //   ClipConfig, ClipVisionConfig, ClipTextConfig, CLIP_VARIANTS ('ViT-B/32' default, 'ViT-B/16', 'ViT-L/14')
@@ -200,7 +201,7 @@ const vitB = (patchSize: number): ClipConfig => ({
   projectionDim: 512,
 });
 
-/** OpenAI's released sizes (MODELS.md's table); ViT-B/32 is the studio's default. */
+/** OpenAI's released sizes (the config.json of openai/clip-vit-*); ViT-B/32 is the studio's default. */
 export const CLIP_VARIANTS = {
   'ViT-B/32': vitB(32),
   'ViT-B/16': vitB(16),

@@ -54,7 +54,7 @@ const F16: Omit<VqganConfig, 'nEmbed'> = {
   doubleZ: false,
 };
 
-/** The catalog's VQGANs (shared/reference/MODELS.md): one architecture, three codebooks. */
+/** The catalog's VQGANs (models/catalog.json): one architecture, three codebooks. */
 export const VQGAN_PRESETS = {
   vqgan_imagenet_f16_16384: { ...F16, nEmbed: 16384 },
   vqgan_imagenet_f16_1024: { ...F16, nEmbed: 1024 },

@@ -18,7 +18,7 @@ export interface ProviderChoice {
   considered: ProviderReport[];
 }
 
-/** Providers in order of preference for 'auto', per platform (RUNTIME.md: what the npm package bundles). */
+/** Providers in order of preference for 'auto', per platform (what onnxruntime-node's npm package bundles). */
 export function platformProviders(
   platform: string = process.platform,
   arch: string = process.arch,

@@ -9,8 +9,8 @@ import { readExactly, writeAll, writeAtomically } from './file-io.js';
 import {
   asFloat32Tensor,
   checkShape,
-  DTYPE_SIZE,
-  isDType,
+  WEIGHT_DTYPE_SIZE,
+  isWeightDType,
   numelOf,
   type ReadOptions,
   type StateDict,
@@ -66,7 +66,7 @@ export function parseSafetensorsHeader(json: Uint8Array, dataSize: number, what 
     }
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (typeof e !== 'object' || e === null) throw new Error(`${what}: entry '${name}' is not an object`);
-    if (!isDType(e.dtype))
+    if (!isWeightDType(e.dtype))
       throw new Error(`${what}: tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)}`);
     if (!Array.isArray(e.shape)) throw new Error(`${what}: tensor '${name}' has no shape array`);
     const shape = checkShape(e.shape, `${what}: tensor '${name}'`);
@@ -79,7 +79,7 @@ export function parseSafetensorsHeader(json: Uint8Array, dataSize: number, what 
       throw new Error(`${what}: tensor '${name}' has invalid data_offsets ${JSON.stringify(off)}`);
     }
     const [begin, end] = off as [number, number];
-    const want = numelOf(shape) * DTYPE_SIZE[e.dtype];
+    const want = numelOf(shape) * WEIGHT_DTYPE_SIZE[e.dtype];
     if (end < begin || end - begin !== want) {
       throw new Error(
         `${what}: tensor '${name}' (${e.dtype} [${shape.join(', ')}]) needs ${want} bytes but data_offsets ` +
@@ -218,8 +218,8 @@ export async function writeSafetensors(
 ): Promise<void> {
   const src = tensors instanceof Map ? mapSource(tensors) : tensors;
   const names = src.names().sort((a, b) => {
-    const sa = DTYPE_SIZE[src.info(a).dtype];
-    const sb = DTYPE_SIZE[src.info(b).dtype];
+    const sa = WEIGHT_DTYPE_SIZE[src.info(a).dtype];
+    const sb = WEIGHT_DTYPE_SIZE[src.info(b).dtype];
     return sb - sa || (a < b ? -1 : a > b ? 1 : 0);
   });
   const header: Record<string, unknown> = {};
@@ -230,7 +230,7 @@ export async function writeSafetensors(
     if (name === '__metadata__') throw new Error(`safetensors: a tensor cannot be named __metadata__`);
     const info = src.info(name);
     const shape = checkShape(info.shape, `safetensors: tensor '${name}'`);
-    const bytes = numelOf(shape) * DTYPE_SIZE[info.dtype];
+    const bytes = numelOf(shape) * WEIGHT_DTYPE_SIZE[info.dtype];
     header[name] = { dtype: info.dtype, shape, data_offsets: [offset, offset + bytes] };
     infos.set(name, info);
     offset += bytes;
@@ -257,7 +257,7 @@ export async function writeSafetensors(
       const t = await pending!;
       pending = start(i + 1);
       const info = infos.get(name)!;
-      const want = numelOf(info.shape) * DTYPE_SIZE[info.dtype];
+      const want = numelOf(info.shape) * WEIGHT_DTYPE_SIZE[info.dtype];
       if (t.dtype !== info.dtype || t.data.byteLength !== want) {
         throw new Error(
           `safetensors: tensor '${name}' is ${t.dtype} with ${t.data.byteLength} bytes, expected ${info.dtype} with ${want}`,

@@ -1,7 +1,7 @@
 // Matching a checkpoint's names and shapes against what a model expects: renaming hooks (OpenAI's
 // CLIP names to Hugging Face's, prefixes Lightning adds) and one assertion that says exactly which
 // names are missing, unexpected or mis-shaped.
-import { DTYPE_SIZE, gather, type TensorInfo, type WeightTensor } from './tensor.js';
+import { WEIGHT_DTYPE_SIZE, gather, type TensorInfo, type WeightTensor } from './tensor.js';
 
 /** Maps a checkpoint name to the model's name, or null to drop the tensor (e.g. `loss.*`). */
 export type NameMap = (name: string) => string | null;
@@ -125,5 +125,5 @@ export function splitDim0(t: WeightTensor, parts: number): WeightTensor[] {
 export function transpose2d(t: WeightTensor): WeightTensor {
   if (t.shape.length !== 2) throw new Error(`transpose2d needs a 2-D tensor, got [${t.shape.join(', ')}]`);
   const [r, c] = t.shape as [number, number];
-  return { dtype: t.dtype, shape: [c, r], data: gather(t.data, [c, r], [1, c], DTYPE_SIZE[t.dtype]) };
+  return { dtype: t.dtype, shape: [c, r], data: gather(t.data, [c, r], [1, c], WEIGHT_DTYPE_SIZE[t.dtype]) };
 }

@@ -1,9 +1,14 @@
 // Tensors as the weight files hold them: a dtype (safetensors' names), a shape, and the raw
 // little-endian bytes, row-major and contiguous. Conversion to Float32Array is on request.
 
-export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+/**
+ * The storage dtype of a tensor in a checkpoint file, by safetensors' names. Not the graph's `DType`
+ * (graph/ir.ts: 'float32', 'int64', ...), which is the dtype a tensor has during computation.
+ */
+export type WeightDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
+/** Bytes per element of each weight dtype. */
+export const WEIGHT_DTYPE_SIZE: Readonly<Record<WeightDType, number>> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -16,20 +21,20 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
   BOOL: 1,
 };
 
-export function isDType(s: unknown): s is DType {
-  return typeof s === 'string' && Object.hasOwn(DTYPE_SIZE, s);
+export function isWeightDType(s: unknown): s is WeightDType {
+  return typeof s === 'string' && Object.hasOwn(WEIGHT_DTYPE_SIZE, s);
 }
 
 /** One tensor of a state dict. `data` is exactly numel * itemsize bytes, little-endian, row-major. */
 export interface WeightTensor {
-  dtype: DType;
+  dtype: WeightDType;
   shape: number[];
   data: Uint8Array;
 }
 
 /** A weight name with its dtype and shape, known before any data is read. */
 export interface TensorInfo {
-  dtype: DType;
+  dtype: WeightDType;
   shape: number[];
 }
 

@@ -22,7 +22,7 @@
 // of MARKs have limits; every length read from the stream is checked against the bytes left before
 // anything is allocated; big integers are capped; the copying done by allow-listed constructors
 // (set(), OrderedDict(items)) is charged against a budget proportional to the pickle's size.
-import { type DType } from './tensor.js';
+import { type WeightDType } from './tensor.js';
 
 export class PickleError extends Error {
   override name = 'PickleError';
@@ -81,7 +81,7 @@ export class StorageType {
   constructor(
     readonly qualname: string,
     /** null for storage types this reader does not support (complex, quantized, ...). */
-    readonly dtype: DType | null,
+    readonly dtype: WeightDType | null,
   ) {}
 }
 
@@ -89,7 +89,7 @@ export class StorageType {
 export class TorchDType {
   constructor(
     readonly qualname: string,
-    readonly dtype: DType | null,
+    readonly dtype: WeightDType | null,
   ) {}
 }
 
@@ -102,8 +102,11 @@ export interface StorageRef {
   numel: number;
 }
 
-/** A tensor view of a storage: dtype, shape, strides and offset in elements. No data is read here. */
-export class TensorRef {
+/**
+ * A tensor found while unpickling: a view of a storage (dtype, shape, strides and offset in elements),
+ * as torch's _rebuild_tensor functions describe it. No data is read here.
+ */
+export class PickledTensor {
   constructor(
     readonly storage: StorageRef,
     readonly storageOffset: number,
@@ -112,7 +115,7 @@ export class TensorRef {
     /** The tensor's dtype when it differs from the storage type's (_rebuild_tensor_v3). */
     readonly dtypeOverride: TorchDType | null = null,
   ) {}
-  get dtype(): DType | null {
+  get dtype(): WeightDType | null {
     return this.dtypeOverride ? this.dtypeOverride.dtype : this.storage.storageType.dtype;
   }
   get dtypeName(): string {
@@ -130,7 +133,7 @@ export type PyValue = unknown;
 // ---------------------------------------------------------------------------------------------
 // Globals
 
-const STORAGE_DTYPES: Record<string, DType | null> = {
+const STORAGE_DTYPES: Record<string, WeightDType | null> = {
   FloatStorage: 'F32',
   HalfStorage: 'F16',
   BFloat16Storage: 'BF16',
@@ -151,7 +154,7 @@ const STORAGE_DTYPES: Record<string, DType | null> = {
   QUInt2x4Storage: null,
 };
 
-const TORCH_DTYPES: Record<string, DType | null> = {
+const TORCH_DTYPES: Record<string, WeightDType | null> = {
   float64: 'F64',
   double: 'F64',
   float32: 'F32',
@@ -297,7 +300,7 @@ function storageArg(v: PyValue, fn: string): StorageRef {
   throw new PickleError(`${fn}: expected a storage (persistent id) as first argument, got ${describe(v)}`);
 }
 
-function rebuildTensor(fn: string, args: readonly PyValue[], dtypeArgIndex?: number): TensorRef {
+function rebuildTensor(fn: string, args: readonly PyValue[], dtypeArgIndex?: number): PickledTensor {
   if (args.length < 4) throw new PickleError(`${fn}: expected at least 4 arguments, got ${args.length}`);
   const storage = storageArg(args[0], fn);
   const offset = int(args[1], `${fn} storage_offset`);
@@ -312,7 +315,7 @@ function rebuildTensor(fn: string, args: readonly PyValue[], dtypeArgIndex?: num
     if (!(d instanceof TorchDType)) throw new PickleError(`${fn}: expected a torch dtype, got ${describe(d)}`);
     dtype = d;
   }
-  return new TensorRef(storage, offset, shape, stride, dtype);
+  return new PickledTensor(storage, offset, shape, stride, dtype);
 }
 
 function makeAllowList(): Map<string, Callable | StorageType | TorchDType> {
@@ -328,7 +331,7 @@ function makeAllowList(): Map<string, Callable | StorageType | TorchDType> {
   fn('torch._utils._rebuild_tensor_v2', (a) => rebuildTensor('_rebuild_tensor_v2', a));
   fn('torch._utils._rebuild_tensor_v3', (a) => rebuildTensor('_rebuild_tensor_v3', a, 6));
   const param = (a: readonly PyValue[]) => {
-    if (!(a[0] instanceof TensorRef || a[0] instanceof UnsupportedTensor)) {
+    if (!(a[0] instanceof PickledTensor || a[0] instanceof UnsupportedTensor)) {
       throw new PickleError(`_rebuild_parameter: expected a tensor, got ${describe(a[0])}`);
     }
     return a[0];
@@ -410,7 +413,7 @@ export function describe(v: PyValue): string {
   if (v instanceof Map) return `dict(${v.size})`;
   if (v instanceof Set) return `set(${v.size})`;
   if (v instanceof Uint8Array) return `bytes(${v.length})`;
-  if (v instanceof TensorRef) return `tensor ${v.dtypeName} [${v.shape.join(', ')}]`;
+  if (v instanceof PickledTensor) return `tensor ${v.dtypeName} [${v.shape.join(', ')}]`;
   if (v instanceof PyObject) return `${v.cls}(...)`;
   if (v instanceof PyGlobal) return `global ${v.qualname}`;
   if (v instanceof Callable) return `global ${v.qualname}`;
@@ -860,7 +863,7 @@ class Unpickler {
           const state = this.pop();
           const obj = this.top();
           if (obj instanceof PyObject) obj.state = state;
-          else if (obj instanceof Map || obj instanceof TensorRef) {
+          else if (obj instanceof Map || obj instanceof PickledTensor) {
             // OrderedDict state (a state_dict's _metadata) and tensor backward hooks carry nothing we use.
           } else this.fail(`BUILD on ${describe(obj)}`);
           break;

@@ -22,13 +22,13 @@ import {
   type PyValue,
   StorageType,
   type StorageRef,
-  TensorRef,
+  PickledTensor,
   unpickle,
   UnsupportedTensor,
 } from './torch-pickle.js';
 import {
   asFloat32Tensor,
-  DTYPE_SIZE,
+  WEIGHT_DTYPE_SIZE,
   gather,
   isContiguous,
   numelOf,
@@ -359,7 +359,7 @@ export interface TorchOpenOptions {
 }
 
 interface TensorEntry {
-  ref: TensorRef;
+  ref: PickledTensor;
   info: TensorInfo;
 }
 
@@ -466,9 +466,9 @@ export class TorchCheckpoint implements WeightSource {
       // torch.save writes each storage's bytes exactly (nbytes, no padding: its alignment padding is
       // in the local header): an entry of another size is not a storage torch wrote, and a deflated
       // one that claims more than the storage needs is a zip bomb.
-      if (storageType.dtype && numel * DTYPE_SIZE[storageType.dtype] !== entry.size) {
+      if (storageType.dtype && numel * WEIGHT_DTYPE_SIZE[storageType.dtype] !== entry.size) {
         throw new PickleError(
-          `storage '${key}' claims ${numel} elements of ${storageType.qualname} (${numel * DTYPE_SIZE[storageType.dtype]} bytes) ` +
+          `storage '${key}' claims ${numel} elements of ${storageType.qualname} (${numel * WEIGHT_DTYPE_SIZE[storageType.dtype]} bytes) ` +
             `but its zip entry holds ${entry.size} bytes (corrupt or crafted file)`,
         );
       }
@@ -486,7 +486,7 @@ export class TorchCheckpoint implements WeightSource {
       const name = typeof k === 'string' ? k : String(k);
       if (v instanceof UnsupportedTensor) {
         problems.push(`'${name}' is a tensor kind this reader does not support (${v.cls})`);
-      } else if (v instanceof TensorRef) {
+      } else if (v instanceof PickledTensor) {
         const dtype = v.dtype;
         if (!dtype) {
           problems.push(`'${name}' has unsupported dtype ${v.dtypeName}`);
@@ -507,7 +507,7 @@ export class TorchCheckpoint implements WeightSource {
     let total = 0;
     const inflated = new Set<string>();
     for (const [name, t] of tensors) {
-      const bytes = numelOf(t.info.shape) * DTYPE_SIZE[t.info.dtype];
+      const bytes = numelOf(t.info.shape) * WEIGHT_DTYPE_SIZE[t.info.dtype];
       total += bytes;
       if (bytes > MAX_TENSOR_BYTES) problems.push(`'${name}' would take ${bytes} bytes, over ${MAX_TENSOR_BYTES}`);
       const entry = zip.entry(`${prefix}data/${t.ref.storage.key}`)!;
@@ -529,7 +529,7 @@ export class TorchCheckpoint implements WeightSource {
     if (tensors.size === 0 && skipped.size > 0) {
       // e.g. {'model': state_dict, 'epoch': 3}: say where the tensors are rather than return nothing.
       const nested = [...sd].flatMap(([k, v]) => {
-        const n = v instanceof Map ? [...v.values()].filter((x) => x instanceof TensorRef).length : 0;
+        const n = v instanceof Map ? [...v.values()].filter((x) => x instanceof PickledTensor).length : 0;
         return n ? [`'${String(k)}' (${n} tensors)`] : [];
       });
       throw new Error(
@@ -570,7 +570,7 @@ export class TorchCheckpoint implements WeightSource {
   /** The tensor's bytes, contiguous: views with other strides (transposes, expands, slices) are copied. */
   async read(name: string, opts: ReadOptions = {}): Promise<WeightTensor> {
     const { ref, info } = this.entry(name);
-    const size = DTYPE_SIZE[info.dtype];
+    const size = WEIGHT_DTYPE_SIZE[info.dtype];
     const n = numelOf(info.shape);
     const entryName = `${this.prefix}data/${ref.storage.key}`;
     const entry = this.zip.entry(entryName)!;
@@ -662,7 +662,7 @@ function flattenScriptModule(root: PyValue, file: string): Map<PyValue, PyValue>
     if (!(obj.state instanceof Map)) return;
     for (const [k, v] of obj.state) {
       if (typeof k !== 'string') continue;
-      if (v instanceof TensorRef || v instanceof UnsupportedTensor) out.set(prefix + k, v);
+      if (v instanceof PickledTensor || v instanceof UnsupportedTensor) out.set(prefix + k, v);
       else if (v instanceof PyObject && v.cls.startsWith('__torch__.')) walk(v, `${prefix}${k}.`, depth + 1);
     }
   };
@@ -671,14 +671,14 @@ function flattenScriptModule(root: PyValue, file: string): Map<PyValue, PyValue>
 }
 
 /** Largest element index a view touches (in elements of its dtype). */
-function maxIndex(ref: TensorRef): number {
+function maxIndex(ref: PickledTensor): number {
   let m = ref.storageOffset;
   for (let i = 0; i < ref.shape.length; i++) m += (ref.shape[i]! - 1) * ref.stride[i]!;
   return m;
 }
 
 /** Why a view does not fit its storage, or null. */
-function checkView(ref: TensorRef, dtype: keyof typeof DTYPE_SIZE): string | null {
+function checkView(ref: PickledTensor, dtype: keyof typeof WEIGHT_DTYPE_SIZE): string | null {
   if (ref.storageOffset < 0 || ref.stride.some((s) => s < 0) || ref.shape.some((d) => d < 0)) {
     return `negative size, stride or offset`;
   }
@@ -687,8 +687,8 @@ function checkView(ref: TensorRef, dtype: keyof typeof DTYPE_SIZE): string | nul
   if (n === 0) return null;
   const storageDType = ref.storage.storageType.dtype;
   if (!storageDType) return `storage of unsupported type ${ref.storage.storageType.qualname}`;
-  const storageBytes = ref.storage.numel * DTYPE_SIZE[storageDType];
-  const needBytes = (maxIndex(ref) + 1) * DTYPE_SIZE[dtype];
+  const storageBytes = ref.storage.numel * WEIGHT_DTYPE_SIZE[storageDType];
+  const needBytes = (maxIndex(ref) + 1) * WEIGHT_DTYPE_SIZE[dtype];
   if (needBytes > storageBytes) {
     return `view (offset ${ref.storageOffset}, shape [${ref.shape.join(', ')}], stride [${ref.stride.join(', ')}]) needs ${needBytes} bytes of a ${storageBytes}-byte storage`;
   }

@@ -85,7 +85,9 @@ export function encodeWireBinary(value: unknown): Uint8Array {
 export function decodeWireBinary(frame: ArrayBuffer | Uint8Array): unknown {
   // A plain Uint8Array view even of a Node Buffer (whose slice() would share memory and stay a Buffer).
   const bytes =
-    frame instanceof Uint8Array ? new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength) : new Uint8Array(frame);
+    frame instanceof Uint8Array
+      ? new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength)
+      : new Uint8Array(frame);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (why: string) => new Error(`not a studio binary frame: ${why}`);
   if (bytes.length < 8 || MAGIC.some((m, i) => bytes[i] !== m)) throw bad('no FSW1 signature');

@@ -166,3 +166,22 @@ test('when the server goes away the page says so, and calls fail with what to do
     'Check that the studio server is still running',
   );
 });
+
+test('the gradient check runs as a job: progress per case, cancel, and the verdict', async ({ studioPage: page }) => {
+  const app = new StudioApp(page);
+  await page.keyboard.press(process.platform === 'darwin' ? 'Meta+3' : 'Control+3');
+  const section = page.getByRole('region', { name: 'Gradient check' });
+  const provider = section.getByRole('combobox', { name: 'Provider' });
+  await expect(provider.locator('option', { hasText: 'cpu' })).toHaveCount(1, { timeout: 60_000 });
+  await provider.selectOption('cpu');
+  await section.getByRole('button', { name: 'Check gradients' }).click();
+  // A cancel stops it part-way and says so.
+  await section.getByRole('button', { name: 'Cancel' }).click();
+  await expect(section.getByRole('status')).toHaveText('Cancelled.');
+  // Run to the end: the verdict names every op.
+  await section.getByRole('button', { name: 'Check gradients' }).click();
+  await expect(section.getByRole('status')).toContainText(/All \d+ ops agree with finite differences on cpu/, {
+    timeout: 60_000,
+  });
+  await app.screenshot('system-gradient-check');
+});

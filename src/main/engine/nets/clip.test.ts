@@ -389,6 +389,13 @@ describe('CLIP checkpoints', () => {
     expect((await embedWith(texts)).graphs).toEqual({ built: 1, cached: 0 });
     expect(await files()).toHaveLength(4);
     expect((await embedWith(texts)).graphs).toEqual({ built: 0, cached: 1 });
+    // The weights are written once per weights file identity (two: before and after the utimes), and
+    // every graph of that identity, whatever its batch size or config, references them.
+    const all = (await readdir(graphs, { recursive: true })) as string[];
+    const bins = all.filter((f) => f.endsWith('weights.bin'));
+    expect(bins).toHaveLength(2);
+    const binBytes = (await stat(path.join(graphs, bins[0]!))).size;
+    for (const f of await files()) expect((await stat(path.join(graphs, f))).size).toBeLessThan(binBytes / 4);
   });
 
   it('a folder with OpenAI-named weights loads and embeds the same', async () => {

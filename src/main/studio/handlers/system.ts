@@ -3,7 +3,6 @@
 import { statfs } from 'node:fs/promises';
 import { type systemCalls, type Handlers } from '../../../shared/api.js';
 import { appVersion } from '../../base/app-version.js';
-import { formatGradcheckReport } from '../../engine/graph/gradcheck.js';
 import { ortVersion } from '../../engine/runtime/ort.js';
 import type { StudioContext } from '../context.js';
 import { openReportProblems } from '../open-report.js';
@@ -56,9 +55,19 @@ export function systemHandlers(ctx: StudioContext): Handlers<typeof systemCalls>
           signal: handle.signal,
           onProgress: (p) => handle.progress({ step: p.done, total: p.total, message: `checked ${p.op}` }),
         });
-        const verdict = formatGradcheckReport(report).split('\n').at(-1)!;
-        if (!report.passed) throw Object.assign(new Error(verdict), { name: 'GradcheckFailed' });
-        return verdict;
+        const worst = Math.max(...report.ops.map((o) => o.worstRelError));
+        const failed = report.ops.filter((o) => !o.pass);
+        if (failed.length > 0) {
+          const names = failed.map((o) => (o.error ? `${o.op} (${o.error})` : o.op)).join(', ');
+          const message =
+            `${failed.length} of ${report.ops.length} ops disagree with finite differences on ${report.provider}: ` +
+            `${names}. Update the graphics driver, or choose another provider in Settings.`;
+          throw Object.assign(new Error(message), { name: 'GradcheckFailed' });
+        }
+        return (
+          `All ${report.ops.length} ops agree with finite differences on ${report.provider} ` +
+          `(worst relative error ${worst.toExponential(1)}, tolerance ${report.tolerance}).`
+        );
       });
       return { jobId: job.jobId };
     },

@@ -323,3 +323,60 @@ describe("graphs sharing their model's weights file", () => {
     expect(readdirSync(path.dirname(b.file)).sort()).toEqual([path.basename(b.file), 'weights.bin', 'weights.json']);
   });
 });
+
+describe('graphs over several models’ weights (CLIP and VQGAN in one step graph)', () => {
+  const A = { dtype: 'float32' as const, dims: [16, 8], data: new Float32Array(128).map((_, i) => (i % 5) - 2) };
+  const B = { dtype: 'float32' as const, dims: [8], data: new Float32Array(8).map((_, i) => i / 4) };
+  const modelA = { id: 'model-a', load: async () => new Map([['a.weight', A]]) };
+  const modelB = { id: 'model-b', load: async () => new Map([['b.bias', B]]) };
+  const build = (ext?: ExternalWeights) => {
+    const b = new Builder('two-models');
+    const x = b.input('x', [1, 16]);
+    const y = b.add(
+      b.matmul(x, b.param('a.weight', ext?.tensors.get('a.weight') ?? A)),
+      b.param('b.bias', ext?.tensors.get('b.bias') ?? B),
+    );
+    return emitModel(b.graph, { outputs: { y }, sharedWeights: ext });
+  };
+
+  it("links each model's weights file into the graph's folder (no copy) and the graph computes with both", async () => {
+    const dir = tempDir();
+    const cache = new GraphCache(dir);
+    const r = await cache.getOrBuild({ graph: 'two' }, build, { weights: [modelA, modelB] });
+    expect(r.external).toBe(true);
+    const folder = path.dirname(r.file);
+    expect(path.basename(folder)).toMatch(/^m-[0-9a-f]{32}$/);
+    const links = readdirSync(folder).filter((f) => f.endsWith('.bin'));
+    expect(links).toHaveLength(2);
+    const inodes = new Set(links.map((f) => statSync(path.join(folder, f)).ino));
+    expect(inodes).toEqual(
+      new Set([modelA, modelB].map((m) => statSync(path.join(cache.weightsDir(m.id), 'weights.bin')).ino)),
+    );
+    const s = await createSession({ file: r.file });
+    const x = new Float32Array(16).map((_, i) => i - 7);
+    const y = (await s.run({ x: { dtype: 'float32', dims: [1, 16], data: x } })).y!.data as Float32Array;
+    await s.release();
+    const want = Array.from(
+      { length: 8 },
+      (_, j) => B.data[j]! + x.reduce((acc, xi, k) => acc + xi * A.data[k * 8 + j]!, 0),
+    );
+    expect(Array.from(y)).toEqual(want);
+    // A hit; and a graph of model A alone shares A's file with it.
+    expect((await cache.getOrBuild({ graph: 'two' }, build, { weights: [modelA, modelB] })).hit).toBe(true);
+    const alone = await cache.getOrBuild({ graph: 'a only' }, () => addModel(2), { weights: modelA });
+    expect(path.dirname(alone.file)).toBe(cache.weightsDir(modelA.id));
+  });
+
+  it('a model folder linked from a multi-model folder is kept by the cap while that folder has graphs', async () => {
+    const dir = tempDir();
+    const r = await new GraphCache(dir).getOrBuild({ graph: 'two' }, build, { weights: [modelA, modelB] });
+    const small = new GraphCache(dir, { maxBytes: 1 });
+    expect(small.prune(r.file)).toEqual([]); // everything is in use by the graph being kept
+    expect(existsSync(path.join(small.weightsDir(modelA.id), 'weights.bin'))).toBe(true);
+    const removed = small.prune(); // nothing kept: the graph, its folder, then the models' files go
+    expect(removed).toContain(r.file);
+    expect(existsSync(path.dirname(r.file))).toBe(false);
+    small.prune();
+    expect(existsSync(small.weightsDir(modelA.id))).toBe(false);
+  });
+});

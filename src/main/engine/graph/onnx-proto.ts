@@ -165,18 +165,19 @@ export interface EmitOptions {
   /** Keep graph inputs that no output needs (default true: a model's feeds stay the same whatever its outputs). */
   keepUnusedInputs?: boolean;
   metadata?: Record<string, string>;
-  /** A weights file written beside the model (graph-cache.ts): initializers found in it are not inlined. */
+  /** Weights files written beside the model (graph-cache.ts): initializers found in them are not inlined. */
   sharedWeights?: ExternalWeights;
 }
 
-/** Where each tensor of a shared weights file lies, for initializers that reference it instead of holding bytes. */
+/** Where each tensor of the shared weights files lies, for initializers that reference them instead of holding bytes. */
 export interface ExternalWeights {
-  /** The file's name relative to the model file's folder (ORT refuses absolute paths and '..'). */
-  location: string;
-  /** The tensors written into the file, by name: an initializer is externalised only when it IS this tensor. */
+  /** The tensors written into the files, by name: an initializer is externalised only when it IS this tensor. */
   tensors: ReadonlyMap<string, HostTensor>;
-  /** Byte range of each tensor in the file. */
-  ranges: ReadonlyMap<string, { offset: number; length: number }>;
+  /**
+   * Each tensor's file (relative to the model file's folder: ORT refuses absolute paths and '..') and its
+   * byte range there.
+   */
+  ranges: ReadonlyMap<string, { location: string; offset: number; length: number }>;
 }
 
 const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;
@@ -211,7 +212,7 @@ function externalProto(name: string, v: HostTensor, location: string, offset: nu
 function initializerProto(name: string, v: HostTensor, ext: ExternalWeights | undefined): TensorProtoObject {
   const range = ext && ext.tensors.get(name) === v ? ext.ranges.get(name) : undefined;
   if (!ext || !range || range.length !== v.data.byteLength) return tensorProto(name, v);
-  return externalProto(name, v, ext.location, range.offset, range.length);
+  return externalProto(name, v, range.location, range.offset, range.length);
 }
 
 function attrObject(name: string, a: Attr): AttributeObject {

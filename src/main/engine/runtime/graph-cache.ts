@@ -7,9 +7,11 @@
 //   w-<wid>/weights.bin        one model's tensors, each 4096-byte aligned: ONNX external data
 //   w-<wid>/weights.json       its index ({name: offset, length, dtype, dims}), written after the .bin
 //   w-<wid>/<key>.onnx         graphs of that model referencing weights.bin instead of carrying a copy
+//   m-<mid>/w-<wid>.bin        for graphs of several models (CLIP + VQGAN in the generation step): hard
+//   m-<mid>/<key>.onnx         links to each model's weights.bin (a copy where links are impossible)
 // so the CLIP tower at batch 1, 8 and 32 or the VQGAN decoder at three sizes share one copy of the
-// weights. ORT resolves external data relative to the model file and refuses '..', so a model's
-// graphs live in its weights folder and are loaded by path (CacheResult.file).
+// weights. ORT resolves external data relative to the model file and refuses '..', so graphs live in
+// the folder that holds (or links) their weights and are loaded by path (CacheResult.file).
 //
 // Each entry is the ONNX bytes followed by a 43-byte trailer that is itself a protobuf field ORT
 // skips as unknown (field 1000: SHA-256 of the bytes + "FSGC0002"), so the file loads as it is; a hit
@@ -23,11 +25,14 @@
 //
 // Public API
 //   GraphCache(dir, opts).getOrBuild(parts, build, { weights? }) -> CacheResult   (.prune(keep?))
+//                                                  weights: one SharedWeights or several (one per model)
 //   getOrBuild(dir, ...), cachedGraph(dir | undefined, ...)   the same, or build() every time without a folder
 //   graphCacheKey(parts), fileIdentity(file), graphCacheMaxBytes(env), unwrapEntry(file), GRAPH_CODE_VERSION
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
+  copyFileSync,
+  linkSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -157,6 +162,8 @@ export type BuildFn = (external?: ExternalWeights) => Uint8Array | Promise<Uint8
 /** Entries are <key>.onnx; temp files of in-flight writes (<key>.onnx.<pid>.<rand>.tmp) never match. */
 const ENTRY_RE = /^[0-9a-f]{64}\.onnx$/;
 const WEIGHTS_DIR_RE = /^w-[0-9a-f]{32}$/;
+/** A folder of graphs over several models' weights (hard links to their files, not counted twice). */
+const MULTI_DIR_RE = /^m-[0-9a-f]{32}$/;
 const WEIGHTS_BIN = 'weights.bin';
 const WEIGHTS_INDEX = 'weights.json';
 /** Page-aligned tensors: ORT can map them instead of copying. */
@@ -176,30 +183,39 @@ export class GraphCache {
     this.maxBytes = max;
   }
 
-  fileFor(key: string, weightsId?: string): string {
-    return weightsId === undefined
-      ? path.join(this.dir, key.slice(0, 2), `${key}.onnx`)
-      : path.join(this.weightsDir(weightsId), `${key}.onnx`);
+  fileFor(key: string, weights?: readonly SharedWeights[]): string {
+    if (!weights?.length) return path.join(this.dir, key.slice(0, 2), `${key}.onnx`);
+    return path.join(this.#graphFolder(weights), `${key}.onnx`);
   }
 
   weightsDir(weightsId: string): string {
-    const wid = createHash('sha256').update(weightsId).digest('hex').slice(0, 32);
-    return path.join(this.dir, `w-${wid}`);
+    return path.join(this.dir, `w-${hashId(weightsId)}`);
+  }
+
+  /** The folder of graphs over these weights: the model's own folder, or one that links several models' files. */
+  #graphFolder(weights: readonly SharedWeights[]): string {
+    if (weights.length === 1) return this.weightsDir(weights[0]!.id);
+    return path.join(this.dir, `m-${hashId(weights.map((w) => w.id).join('\0'))}`);
   }
 
   /**
-   * The cached graph for these parts, or the result of build(), stored for next time. With `weights`, the
-   * model's tensors are written once to its weights file and build() receives where they lie, so the graph
-   * it emits references them (emitModel's sharedWeights).
+   * The cached graph for these parts, or the result of build(), stored for next time. With `weights` (one
+   * model's, or several models'), each model's tensors are written once to its weights file and build()
+   * receives where they lie, so the graph it emits references them (emitModel's sharedWeights).
    */
-  async getOrBuild(parts: GraphKeyParts, build: BuildFn, opts: { weights?: SharedWeights } = {}): Promise<CacheResult> {
-    const shared = opts.weights;
-    const key = graphCacheKey(shared ? { ...parts, options: { options: parts.options, external: true } } : parts);
-    const file = this.fileFor(key, shared?.id);
-    const external = shared !== undefined;
+  async getOrBuild(
+    parts: GraphKeyParts,
+    build: BuildFn,
+    opts: { weights?: SharedWeights | readonly SharedWeights[] } = {},
+  ): Promise<CacheResult> {
+    const shared = opts.weights === undefined ? [] : Array.isArray(opts.weights) ? opts.weights : [opts.weights];
+    const external = shared.length > 0;
+    const key = graphCacheKey(external ? { ...parts, options: { options: parts.options, external: true } } : parts);
+    const file = this.fileFor(key, shared);
+    const folder = path.dirname(file);
     try {
       const bytes = unwrapEntry(readFileSync(file));
-      if (bytes && (!shared || readWeightsIndex(path.dirname(file)))) {
+      if (bytes && (!external || this.#weightsReady(folder, shared))) {
         touch(file);
         return { bytes, key, file, hit: true, external };
       }
@@ -208,14 +224,25 @@ export class GraphCache {
       if (!isGone(e)) throw e;
     }
     let bytes: Uint8Array;
-    if (shared) {
-      const tensors = await shared.load();
-      const ranges = ensureWeightsFile(path.dirname(file), shared.id, tensors);
-      bytes = await build({ location: WEIGHTS_BIN, tensors, ranges });
+    if (external) {
+      const tensors = new Map<string, HostTensor>();
+      const ranges = new Map<string, { location: string; offset: number; length: number }>();
+      for (const w of shared) {
+        const own = await w.load();
+        const canonical = this.weightsDir(w.id);
+        const at = ensureWeightsFile(canonical, w.id, own);
+        const location = shared.length === 1 ? WEIGHTS_BIN : linkInto(folder, canonical, w.id);
+        for (const [name, t] of own) {
+          if (tensors.has(name)) throw new Error(`graph cache: tensor '${name}' is in two models' weights`);
+          tensors.set(name, t);
+          ranges.set(name, { location, ...at.get(name)! });
+        }
+      }
+      bytes = await build({ tensors, ranges });
     } else {
       bytes = await build();
     }
-    mkdirSync(path.dirname(file), { recursive: true });
+    mkdirSync(folder, { recursive: true });
     writeDurably(file, [bytes, entryTrailer(bytes)]);
     // The model is built and stored; a failure to tidy up must not fail the job that needed it.
     try {
@@ -224,6 +251,15 @@ export class GraphCache {
       /* the next write tries again */
     }
     return { bytes, key, file, hit: false, external };
+  }
+
+  /** Whether a graph folder's weights are whole: its own index, or every linked file at its index's size. */
+  #weightsReady(folder: string, shared: readonly SharedWeights[]): boolean {
+    if (shared.length === 1) return readWeightsIndex(folder) !== null;
+    return shared.every((w) => {
+      const index = readWeightsIndex(this.weightsDir(w.id));
+      return index !== null && statOrNull(path.join(folder, linkName(w.id)))?.size === index.size;
+    });
   }
 
   /**
@@ -273,10 +309,15 @@ export class GraphCache {
     return removed;
   }
 
-  /** Every graph entry (with its weights folder, if any) and every weights folder's size and graph count. */
+  /**
+   * Every graph entry (with its weights folder, if any) and every weights folder's size and graph count. A
+   * model's weights folder that multi-model folders link to counts those as users, so it is kept with them.
+   */
   #scan() {
     const graphs: { file: string; size: number; mtimeMs: number; folder: string | null }[] = [];
     const weights = new Map<string, { size: number; mtimeMs: number; graphs: number }>();
+    const ownBins = new Map<number, string>(); // inode of a model's weights.bin -> its folder
+    const linked: number[] = []; // inodes linked from multi-model folders that hold graphs
     let sub: string[];
     try {
       sub = readdirSync(this.dir);
@@ -286,7 +327,8 @@ export class GraphCache {
     }
     for (const s of sub) {
       const isWeightsDir = WEIGHTS_DIR_RE.test(s);
-      if (!isWeightsDir && !/^[0-9a-f]{2}$/.test(s)) continue;
+      const isMultiDir = MULTI_DIR_RE.test(s);
+      if (!isWeightsDir && !isMultiDir && !/^[0-9a-f]{2}$/.test(s)) continue;
       const folder = path.join(this.dir, s);
       let names: string[];
       try {
@@ -295,6 +337,7 @@ export class GraphCache {
         continue; // gone, or not a folder
       }
       const w = { size: 0, mtimeMs: 0, graphs: 0 };
+      const links: number[] = [];
       for (const name of names) {
         const file = path.join(folder, name);
         if (name.endsWith('.tmp')) {
@@ -305,14 +348,24 @@ export class GraphCache {
         const st = statOrNull(file);
         if (!st?.isFile()) continue;
         if (ENTRY_RE.test(name)) {
-          graphs.push({ file, size: st.size, mtimeMs: st.mtimeMs, folder: isWeightsDir ? folder : null });
+          graphs.push({ file, size: st.size, mtimeMs: st.mtimeMs, folder: isWeightsDir || isMultiDir ? folder : null });
           w.graphs++;
         } else if (isWeightsDir && (name === WEIGHTS_BIN || name === WEIGHTS_INDEX)) {
           w.size += st.size;
           w.mtimeMs = Math.max(w.mtimeMs, st.mtimeMs);
+          if (name === WEIGHTS_BIN) ownBins.set(st.ino, folder);
+        } else if (isMultiDir && name.endsWith('.bin')) {
+          links.push(st.ino);
+          w.mtimeMs = Math.max(w.mtimeMs, st.mtimeMs);
         }
       }
-      if (isWeightsDir) weights.set(folder, w);
+      if (isMultiDir && w.graphs > 0) linked.push(...links);
+      // A multi-model folder's links cost nothing of their own: it goes with its last graph.
+      if (isWeightsDir || isMultiDir) weights.set(folder, isMultiDir ? { ...w, size: 0 } : w);
+    }
+    for (const ino of linked) {
+      const owner = ownBins.get(ino);
+      if (owner) weights.get(owner)!.graphs++;
     }
     return { graphs, weights };
   }
@@ -347,6 +400,8 @@ function ensureWeightsFile(
   id: string,
   tensors: ReadonlyMap<string, HostTensor>,
 ): Map<string, { offset: number; length: number }> {
+  const ranges = (index: WeightsIndex) =>
+    new Map(Object.entries(index.tensors).map(([n, e]) => [n, { offset: e.offset, length: e.length }]));
   const existing = readWeightsIndex(folder);
   const matches =
     existing?.id === id &&
@@ -354,7 +409,7 @@ function ensureWeightsFile(
       const e = existing.tensors[name];
       return e && e.length === t.data.byteLength && e.dtype === t.dtype && e.dims.join() === t.dims.join();
     });
-  if (existing && matches) return new Map(Object.entries(existing.tensors));
+  if (existing && matches) return ranges(existing);
   mkdirSync(folder, { recursive: true });
   // Graphs written against the file being replaced would read the wrong bytes: they go first.
   if (existing)
@@ -375,7 +430,35 @@ function ensureWeightsFile(
   // The .bin first, then the index that vouches for it: a reader never trusts a half-written pair.
   writeDurably(path.join(folder, WEIGHTS_BIN), chunks);
   writeDurably(path.join(folder, WEIGHTS_INDEX), [Buffer.from(JSON.stringify(index))]);
-  return new Map(Object.entries(index.tensors));
+  return ranges(index);
+}
+
+const hashId = (id: string) => createHash('sha256').update(id).digest('hex').slice(0, 32);
+const linkName = (weightsId: string) => `w-${hashId(weightsId)}.bin`;
+
+/**
+ * Puts a model's weights.bin into a multi-model graph folder as a hard link (the same file, no copy);
+ * where links are impossible (another file system, a FAT drive) as a copy. Returns its name there.
+ */
+function linkInto(folder: string, canonical: string, weightsId: string): string {
+  const name = linkName(weightsId);
+  const target = path.join(folder, name);
+  const source = path.join(canonical, WEIGHTS_BIN);
+  mkdirSync(folder, { recursive: true });
+  if (statOrNull(target)?.ino === statOrNull(source)?.ino) return name;
+  const tmp = `${target}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    try {
+      linkSync(source, tmp);
+    } catch {
+      copyFileSync(source, tmp);
+    }
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return name;
 }
 
 /** Writes the chunks to a temp file beside `file`, fsyncs it and renames it into place. */
@@ -456,7 +539,7 @@ export function getOrBuild(
   dir: string,
   parts: GraphKeyParts,
   build: BuildFn,
-  opts?: GraphCacheOptions & { weights?: SharedWeights },
+  opts?: GraphCacheOptions & { weights?: SharedWeights | readonly SharedWeights[] },
 ): Promise<CacheResult> {
   return new GraphCache(dir, opts).getOrBuild(parts, build, opts);
 }
@@ -469,7 +552,7 @@ export async function cachedGraph(
   dir: string | undefined,
   parts: GraphKeyParts,
   build: BuildFn,
-  opts?: GraphCacheOptions & { weights?: SharedWeights },
+  opts?: GraphCacheOptions & { weights?: SharedWeights | readonly SharedWeights[] },
 ): Promise<{ bytes: Uint8Array; hit: boolean; file: string | null; external: boolean }> {
   if (!dir) return { bytes: await build(), hit: false, file: null, external: false };
   const r = await new GraphCache(dir, opts).getOrBuild(parts, build, opts);

@@ -25,6 +25,16 @@ export const callNames = [
   'checkGradients',
   'jobList',
   'jobCancel',
+  'generate',
+  'generateQueue',
+  'generateMove',
+  'generatePause',
+  'generateResume',
+  'generateCancel',
+  'generateContinue',
+  'getRun',
+  'exportTrajectory',
+  'generateEstimate',
 ] as const satisfies readonly CallName[];
 
 export const eventNames = [
@@ -35,6 +45,7 @@ export const eventNames = [
   'modelsChanged',
   'jobProgress',
   'jobFrame',
+  'queueChanged',
 ] as const satisfies readonly EventName[];
 
 type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : { missing: Exclude<All, Listed> };

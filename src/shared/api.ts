@@ -1,23 +1,25 @@
 // The StudioApi contract: every call and event that crosses a process or network
 // boundary, declared once with zod schemas in one group per domain (system.ts, gallery.ts,
-// models.ts, jobs.ts) and composed here. The Electron binding (preload + ipcMain) and the server
+// generate.ts, models.ts, jobs.ts) and composed here. The Electron binding (preload + ipcMain) and the server
 // binding (HTTP + WebSocket) are both generated from `apiCalls` and `apiEvents`, so adding a method
 // to a group is the only step that touches every transport.
 // Style after VS Code's ipc.ts: one argument per call, events named onX, errors as data.
 import type { z } from 'zod';
 import { galleryCalls, galleryEvents } from './gallery.js';
+import { generateCalls, generateEvents } from './generate.js';
 import { jobCalls, jobEvents } from './jobs.js';
 import { modelCalls, modelEvents } from './models.js';
 import { systemCalls, systemEvents } from './system.js';
 
 export * from './common.js';
 export * from './gallery.js';
+export * from './generate.js';
 export * from './jobs.js';
 export * from './models.js';
 export * from './providers.js';
 export * from './system.js';
 
-export const apiCalls = { ...systemCalls, ...galleryCalls, ...modelCalls, ...jobCalls } as const;
+export const apiCalls = { ...systemCalls, ...galleryCalls, ...generateCalls, ...modelCalls, ...jobCalls } as const;
 
 export type ApiCalls = typeof apiCalls;
 export type CallName = keyof ApiCalls;
@@ -25,7 +27,7 @@ export type CallArgs<K extends CallName> = z.input<ApiCalls[K]['args']>;
 export type CallResult<K extends CallName> = z.infer<ApiCalls[K]['result']>;
 
 // ---------- the events ----------
-export const apiEvents = { ...systemEvents, ...galleryEvents, ...modelEvents, ...jobEvents } as const;
+export const apiEvents = { ...systemEvents, ...galleryEvents, ...generateEvents, ...modelEvents, ...jobEvents } as const;
 export type ApiEvents = typeof apiEvents;
 export type EventName = keyof ApiEvents;
 export type EventPayload<K extends EventName> = z.infer<ApiEvents[K]>;

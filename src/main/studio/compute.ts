@@ -16,6 +16,7 @@ import { StudioError } from '../../shared/api.js';
 import type { Provider } from '../../shared/providers.js';
 import type { HostTensor } from '../engine/graph/ir.js';
 import type { GradcheckProgress, GradcheckReport } from '../engine/graph/gradcheck.js';
+import type { DeviceSpeed } from '../engine/graph/speed.js';
 import type { EmbedResult } from '../engine/nets/clip-run.js';
 import type { ProviderChoice } from '../engine/runtime/providers.js';
 import { readClipConfig } from '../engine/nets/clip-load.js';
@@ -178,6 +179,25 @@ export class StudioCompute {
     );
     const [, , H, W] = rec.dims as [number, number, number, number];
     return { png: await vqganTensorToPng(rec.data as Float32Array, W, H), width: W, height: H, choice };
+  }
+
+  /** A VQGAN's config and downsampling factor (from its model.yaml, or its checkpoint's shapes). */
+  async vqganInfo(model: TaskArgs<'vqgan.info'>['model']) {
+    return this.#task('vqgan.info', { model }, {});
+  }
+
+  /** The device's matmul speed (GFLOP/s), for estimates of time per step. */
+  deviceSpeed(provider: Provider): Promise<DeviceSpeed> {
+    return this.#task('device.speed', { provider }, { provider });
+  }
+
+  /**
+   * A VQGAN+CLIP generation run in the compute worker (engine/vqclip): steps, frames and snapshots arrive
+   * at onStream; a cancel stops it after the current step (it resolves with stopped: true).
+   */
+  generate<R, S>(args: unknown, o: { signal?: AbortSignal; onStream: (m: S) => void }): Promise<R> {
+    const provider = (args as { provider?: Provider }).provider;
+    return this.runners.for(deviceFor(provider ?? 'auto')).task<R, S>('vqclip.generate', args, o);
   }
 
   /** Every gradient rule against finite differences on a provider (`fstudio doctor --gradcheck`). */

@@ -5,7 +5,7 @@ import type { AssetFiles } from './assets.js';
 import type { StudioCompute } from './compute.js';
 import type { History } from './history.js';
 import type { ImportDecoder } from './import-decoder.js';
-import type { JobManager } from './jobs.js';
+import type { JobManager } from './jobs/manager.js';
 import type { ModelManager } from './models/manager.js';
 import type { SettingsStore } from './settings.js';
 import type { OpenReport, StudioOptions } from './types.js';

@@ -162,6 +162,27 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    // Generation jobs: the order of the queue (a user moves runs in it), and the trajectory of a run: its
+    // tokens every few steps (the image of a step depends only on them), to scrub and to fork from.
+    version: 3,
+    up(db) {
+      db.exec(`
+        ALTER TABLE runs ADD COLUMN queue_order REAL;
+        CREATE INDEX runs_queue ON runs (queue_order, id) WHERE status = 'queued';
+
+        CREATE TABLE run_snapshots (
+          run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          step        INTEGER NOT NULL CHECK (step >= 0),
+          grid_width  INTEGER NOT NULL CHECK (grid_width > 0),
+          grid_height INTEGER NOT NULL CHECK (grid_height > 0),
+          -- int32 little-endian codebook indices, row by row
+          tokens      BLOB    NOT NULL CHECK (length(tokens) = 4 * grid_width * grid_height),
+          PRIMARY KEY (run_id, step)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 export const LATEST_VERSION = migrations.at(-1)!.version;

@@ -268,6 +268,17 @@ export class History {
       interruptRuns: p(`UPDATE runs SET status = 'failed', error = @error, finished_at = @now, updated_at = @now
                         WHERE status = 'running' RETURNING id`),
       deleteRun: p(`DELETE FROM runs WHERE id = ?`),
+      queued: p(`SELECT ${RUN_COLUMNS} FROM runs WHERE status = 'queued' ORDER BY queue_order, id`),
+      lastQueueOrder: p(`SELECT max(queue_order) AS last FROM runs WHERE status = 'queued'`),
+      setQueueOrder: p(`UPDATE runs SET queue_order = @order, updated_at = @now WHERE id = @id`),
+      setSpec: p(`UPDATE runs SET spec = @spec, provenance = @provenance, title = @title, updated_at = @now
+                  WHERE id = @id`),
+      addSnapshot: p(`INSERT OR REPLACE INTO run_snapshots (run_id, step, grid_width, grid_height, tokens)
+                      VALUES (@runId, @step, @gridWidth, @gridHeight, @tokens)`),
+      snapshots: p(`SELECT step, grid_width AS gridWidth, grid_height AS gridHeight FROM run_snapshots
+                    WHERE run_id = ? ORDER BY step`),
+      snapshot: p(`SELECT step, grid_width AS gridWidth, grid_height AS gridHeight, tokens FROM run_snapshots
+                   WHERE run_id = @runId AND step <= @step ORDER BY step DESC LIMIT 1`),
       addRunAsset: p(`INSERT INTO run_assets (run_id, sha256, role, step)
                       SELECT @runId, @sha256, @role, @step
                       WHERE NOT EXISTS (SELECT 1 FROM run_assets WHERE run_id = @runId AND role = @role
@@ -575,6 +586,79 @@ export class History {
   /** The job to run next: the oldest queued run, or null when the queue is empty. */
   nextQueuedRun(): RunRow | null {
     return this.listRunsByState('queued', { limit: 1 })[0] ?? null;
+  }
+
+  // ---------- the generation queue and trajectories ----------
+  /** The run's images that are in the gallery (not in the trash), oldest first. */
+  liveImageIdsOfRun(runId: number): number[] {
+    return (this.s.imagesOfRun.all(runId) as { id: number; trashToken: string | null }[])
+      .filter((i) => i.trashToken === null)
+      .map((i) => i.id);
+  }
+
+  /** The queued runs in queue order (a queued run without an order goes by its id, after those with one). */
+  queuedRuns(): RunRow[] {
+    return (this.s.queued.all() as StoredRun[]).map(withParsedJson);
+  }
+
+  /** Puts a run at the end of the queue's order. */
+  appendToQueue(id: number, now: number): void {
+    const last = (this.s.lastQueueOrder.get() as { last: number | null }).last ?? 0;
+    this.s.setQueueOrder.run({ id, order: last + 1, now });
+  }
+
+  /** Moves a queued run before another (or to the end with null); returns the queue in its new order. */
+  moveInQueue(id: number, before: number | null, now: number): RunRow[] {
+    return this.transaction(() => {
+      const queue = this.queuedRuns();
+      if (!queue.some((r) => r.id === id))
+        throw new StudioError('NotQueued', `Run ${id} is not waiting in the queue (it may have started or finished).`);
+      if (before !== null && !queue.some((r) => r.id === before))
+        throw new StudioError('NotQueued', `Run ${before} is not waiting in the queue.`);
+      const order = queue.filter((r) => r.id !== id);
+      const at = before === null ? order.length : order.findIndex((r) => r.id === before);
+      order.splice(at, 0, queue.find((r) => r.id === id)!);
+      order.forEach((r, k) => this.s.setQueueOrder.run({ id: r.id, order: k + 1, now }));
+      return this.queuedRuns();
+    });
+  }
+
+  /** Replaces a run's spec, provenance and title (a run records what it resolved: its seed, models, size). */
+  setRunSpec(id: number, r: { spec: unknown; provenance: Record<string, unknown>; title: string }, now: number): void {
+    this.s.setSpec.run({
+      id,
+      spec: JSON.stringify(r.spec ?? {}),
+      provenance: JSON.stringify(r.provenance),
+      title: r.title,
+      now,
+    });
+  }
+
+  /** Keeps a run's tokens at a step (replacing one kept for that step before). */
+  addSnapshot(runId: number, step: number, grid: { width: number; height: number }, tokens: Int32Array): void {
+    if (tokens.length !== grid.width * grid.height)
+      throw invalid(`A snapshot of a ${grid.width}x${grid.height} grid needs ${grid.width * grid.height} tokens.`);
+    const bytes = Buffer.from(tokens.buffer, tokens.byteOffset, tokens.byteLength);
+    this.s.addSnapshot.run({ runId, step, gridWidth: grid.width, gridHeight: grid.height, tokens: bytes });
+  }
+
+  /** The steps a run has snapshots of, in order. */
+  snapshotSteps(runId: number): { step: number; gridWidth: number; gridHeight: number }[] {
+    return this.s.snapshots.all(runId) as { step: number; gridWidth: number; gridHeight: number }[];
+  }
+
+  /** The snapshot at `step`, or the last one before it; null when there is none. */
+  snapshotAt(
+    runId: number,
+    step: number,
+  ): { step: number; gridWidth: number; gridHeight: number; tokens: Int32Array } | null {
+    const r = this.s.snapshot.get({ runId, step }) as
+      | { step: number; gridWidth: number; gridHeight: number; tokens: Buffer }
+      | undefined;
+    if (!r) return null;
+    const tokens = new Int32Array(r.tokens.byteLength / 4);
+    new Uint8Array(tokens.buffer).set(r.tokens);
+    return { ...r, tokens };
   }
 
   /** The SQL of a prepared statement whose plan matters (exposed so a test can EXPLAIN it). */

@@ -9,13 +9,15 @@ import { AssetFiles, SHA256_RE } from './assets.js';
 import { StudioCompute } from './compute.js';
 import { closedError, Mutex, type StudioContext } from './context.js';
 import { galleryHandlers } from './handlers/gallery.js';
+import { generateHandlers } from './handlers/generate.js';
 import { jobHandlers } from './handlers/jobs.js';
 import { modelHandlers } from './handlers/models.js';
 import { systemHandlers } from './handlers/system.js';
 import { History } from './history.js';
 import { ImportDecoder } from './import-decoder.js';
 import { THUMB_MIME } from './images.js';
-import { JobManager } from './jobs.js';
+import { GenerationService } from './jobs/generation.js';
+import { JobManager } from './jobs/manager.js';
 import { FolderBusyError, registerOpen, type OpenRegistration } from './lock.js';
 import { RunnerSet } from '../engine/runtime/runner.js';
 import { ModelManager } from './models/manager.js';
@@ -30,6 +32,8 @@ export const DB_FILE = 'history.db';
 /** A Studio as openStudio makes it: with the report of its open-time checks always present. */
 export interface StudioService extends Studio {
   readonly openReport: OpenReport;
+  /** The generation queue and runs (the CLI runs its own run through it). */
+  readonly generation: GenerationService;
 }
 
 export async function openStudio(opts: StudioOptions): Promise<StudioService> {
@@ -93,7 +97,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     extraMirrors: (process.env.FSTUDIO_MODEL_MIRROR ?? '').split(/[,\s]+/).filter(Boolean),
     mirrorsOnly: process.env.FSTUDIO_MODEL_MIRROR_ONLY === '1',
   });
-  const runners = new RunnerSet();
+  const runners = new RunnerSet(opts.computeWorker ? { entry: opts.computeWorker } : {});
   let closed = false;
   const ctx: StudioContext = {
     dataDir,
@@ -112,17 +116,21 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       if (closed) throw closedError();
     },
   };
+  const generation = new GenerationService(ctx, { runQueue: opts.runQueue ?? true });
   // One group of handlers per domain, composed as api.ts composes the call groups.
   const handlers: StudioHandlers = {
     ...systemHandlers(ctx),
     ...galleryHandlers(ctx),
+    ...generateHandlers(ctx, generation),
     ...modelHandlers(ctx),
     ...jobHandlers(ctx),
   };
+  generation.start();
 
   return {
     dataDir,
     handlers,
+    generation,
     openReport: report,
     on(name, listener) {
       let set = listeners.get(name);
@@ -143,6 +151,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     async close() {
       if (closed) return;
       closed = true;
+      await generation.close(); // a running run pauses, to resume at the next start
       ctx.jobs.close();
       await ctx.mutex.idle();
       await ctx.decoder.close();

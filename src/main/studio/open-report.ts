@@ -43,5 +43,10 @@ export function openReportProblems(r: OpenReport): string[] {
         '(it crashed or was killed) and cannot be resumed: marked failed ("interrupted"). ' +
         'What they had saved (their preview frames) is kept.',
     );
+  if (r.runsResumable > 0)
+    out.push(
+      `${r.runsResumable} generation run${r.runsResumable === 1 ? ' was' : 's were'} still running when the studio ` +
+        'last stopped: it goes on from its last snapshot, first in the queue.',
+    );
   return out;
 }

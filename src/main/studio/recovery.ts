@@ -12,10 +12,10 @@
 // their files in assets/, both are restored from the trash and get thumbnails here.
 //
 // Jobs: a run still 'running' when no other process has the folder open was cut short (a
-// crash, a kill, a power cut), and is marked failed with INTERRUPTED_RUN_ERROR. Failed, not
-// paused: a job's working state (the latent and the optimiser's moments of VQGAN+CLIP) lives in
-// the memory of the process that died, so there is nothing to resume from; what it saved (its
-// preview frames, as run_assets) stays, and a new run can be forked from the last of them.
+// crash, a kill, a power cut). A generation run that kept snapshots (its tokens every few steps)
+// resumes from the last of them: it is paused with `resumeAfterRestart` in its provenance, and the
+// process that runs the queue puts it back at the head. Any other is marked failed with
+// INTERRUPTED_RUN_ERROR: its working state lived in the memory of the process that died.
 // Queued and paused runs are left as they are: nothing of theirs was in flight.
 import { readFile } from 'node:fs/promises';
 import { trashTokenTime, type AssetFiles } from './assets.js';
@@ -40,6 +40,7 @@ function emptyReport(quickCheck: string, sweep: OpenReport['sweep']): OpenReport
     restoredFromTrash: 0,
     trashPurged: 0,
     runsInterrupted: 0,
+    runsResumable: 0,
   };
 }
 
@@ -52,6 +53,16 @@ export async function recover(history: History, files: AssetFiles, quickCheck: s
   const report = emptyReport(quickCheck, 'done');
   const now = Date.now();
   // First, and whatever the files look like: it needs only the database.
+  for (const run of history.listRunsByState('running')) {
+    if (run.kind !== 'generate' || history.snapshotSteps(run.id).length === 0) continue;
+    history.transitionRun(run.id, { to: 'paused' }, now);
+    history.setRunSpec(
+      run.id,
+      { spec: run.spec, provenance: { ...run.provenance, resumeAfterRestart: true }, title: run.title },
+      now,
+    );
+    report.runsResumable++;
+  }
   report.runsInterrupted = history.failInterruptedRuns(INTERRUPTED_RUN_ERROR, now).length;
   report.tempFilesRemoved = await files.sweepTemps();
   const cutoff = now - TRASH_DAYS * DAY;

@@ -6,6 +6,13 @@ export interface StudioOptions {
   dataDir: string;
   /** Versions of the host, filled in by the Electron shell; null in plain Node. */
   host?: { electron: string | null; chrome: string | null };
+  /**
+   * Whether this process runs the generation queue (the app and `fstudio serve`: yes; a one-shot CLI
+   * command: no, it runs only the run it was asked for). Default true.
+   */
+  runQueue?: boolean;
+  /** The compute workers' script, for tests (default: the engine's). */
+  computeWorker?: string | URL;
 }
 
 export type AssetVariant = 'file' | 'thumb';
@@ -48,6 +55,8 @@ export interface OpenReport {
    * another process has the folder open, its runs may really be running.
    */
   runsInterrupted: number;
+  /** Generation runs a stopped process left running, with snapshots: they resume from the last one. */
+  runsResumable: number;
 }
 
 export interface Studio {

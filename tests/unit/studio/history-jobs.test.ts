@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StudioError } from '../../../src/shared/api.js';
 import { RunAssetRole, RunState } from '../../../src/shared/runs.js';
 import { History, type RunChange } from '../../../src/main/studio/history.js';
+import { LATEST_VERSION } from '../../../src/main/studio/history-migrations.js';
 import { openStudio } from '../../../src/main/studio/index.js';
 import { openReportProblems } from '../../../src/main/studio/open-report.js';
 import { INTERRUPTED_RUN_ERROR } from '../../../src/main/studio/recovery.js';
@@ -96,7 +97,7 @@ describe('migration 2: run states and run_assets', () => {
     expect(before.images).toHaveLength(2);
 
     const h = History.open(file);
-    expect(h.userVersion).toBe(2);
+    expect(h.userVersion).toBe(LATEST_VERSION);
     expect(dump(h.db)).toEqual(before);
     const states = h.db.prepare('SELECT id, status, error, updated_at AS updatedAt FROM runs ORDER BY id').all();
     expect(states).toEqual([
@@ -437,7 +438,7 @@ describe('assets held by runs', () => {
 
   it('the open-time sweep keeps, serves and thumbnails a file only a run holds; once the run is deleted it is an orphan', async () => {
     const dir = newDir();
-    await (await openStudio({ dataDir: dir })).close();
+    await (await openStudio({ dataDir: dir, runQueue: false })).close();
     const png = await makePng({ seed: 901, width: 64, height: 48 });
     const sha = createHash('sha256').update(png).digest('hex');
     const rel = `assets/${sha.slice(0, 2)}/${sha}.png`;
@@ -459,7 +460,7 @@ describe('assets held by runs', () => {
     });
     h.close();
 
-    let s = await openStudio({ dataDir: dir });
+    let s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 0, missingFiles: [], thumbsRebuilt: 1 });
     expect(existsSync(join(dir, rel))).toBe(true);
     expect((await s.assetFile(sha, 'file'))?.path).toBe(join(dir, rel));
@@ -468,7 +469,7 @@ describe('assets held by runs', () => {
 
     // The file gone: reported with the run that holds it.
     rmSync(join(dir, rel));
-    s = await openStudio({ dataDir: dir });
+    s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport.missingFiles).toEqual([{ sha256: sha, path: rel, imageIds: [], runIds: [runId] }]);
     expect(openReportProblems(s.openReport)).toEqual([
       `1 image file is missing from the data folder (run ${runId}): ${rel}. Their gallery entries and runs are kept: ` +
@@ -482,7 +483,7 @@ describe('assets held by runs', () => {
     h = History.open(join(dir, 'history.db'));
     expect(h.deleteRun(runId).orphaned.map((a) => a.sha256)).toEqual([sha]);
     h.close();
-    s = await openStudio({ dataDir: dir });
+    s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport).toMatchObject({ orphanFilesMoved: 1, orphanThumbsMoved: 1 });
     expect(existsSync(join(dir, rel))).toBe(false);
     expect(await s.assetFile(sha, 'file')).toBeNull();
@@ -491,7 +492,7 @@ describe('assets held by runs', () => {
 
   it('deleting a gallery image a run holds leaves its file in place through undo and the 30-day purge', async () => {
     const dir = newDir();
-    let s = await openStudio({ dataDir: dir });
+    let s = await openStudio({ dataDir: dir, runQueue: false });
     const imported = await s.handlers.importImages({
       files: [{ name: 'init.png', data: await makePng({ seed: 902 }) }],
     });
@@ -509,7 +510,7 @@ describe('assets held by runs', () => {
     h.addRunAsset(runId, { sha256: item.sha256, role: 'init' });
     h.close();
 
-    s = await openStudio({ dataDir: dir });
+    s = await openStudio({ dataDir: dir, runQueue: false });
     const del = await s.handlers.deleteItems({ ids: [item.id] });
     expect(existsSync(file)).toBe(true); // the run still holds it: not moved to the trash
     expect((await s.assetFile(item.sha256, 'file'))?.path).toBe(file);
@@ -521,7 +522,7 @@ describe('assets held by runs', () => {
     h = History.open(join(dir, 'history.db'));
     h.db.prepare('UPDATE images SET trashed_at = ? WHERE id = ?').run(Date.now() - 31 * DAY, item.id);
     h.close();
-    s = await openStudio({ dataDir: dir });
+    s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport).toMatchObject({ trashPurged: 1, orphanFilesMoved: 0, missingFiles: [] });
     expect(existsSync(file)).toBe(true);
     expect(await s.assetFile(item.sha256, 'file')).not.toBeNull();
@@ -543,7 +544,7 @@ describe('recovery of jobs', () => {
     child.kill('SIGKILL');
     await exited(child);
 
-    let s = await openStudio({ dataDir: dir });
+    let s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport).toMatchObject({ sweep: 'done', runsInterrupted: 1 });
     expect(openReportProblems(s.openReport)).toEqual([
       expect.stringMatching(/^1 run was still running when the studio last stopped .*marked failed \("interrupted"\)/),
@@ -557,7 +558,7 @@ describe('recovery of jobs', () => {
     expect(h.getRun(ids.paused)!.status).toBe('paused');
     expect(h.getRun(ids.queued)!.status).toBe('queued');
     h.close();
-    s = await openStudio({ dataDir: dir });
+    s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport.runsInterrupted).toBe(0);
     await s.close();
   }, 60_000);
@@ -570,7 +571,7 @@ describe('recovery of jobs', () => {
     h.transitionRun(id, { to: 'running' }, Date.now());
     h.close();
 
-    let s = await openStudio({ dataDir: dir });
+    let s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${child.pid}`) });
     expect(s.openReport.runsInterrupted).toBe(0);
     await s.close();
@@ -584,7 +585,7 @@ describe('recovery of jobs', () => {
 
     child.stdin!.end(); // the other process closes (without finishing its run)
     await exited(child);
-    s = await openStudio({ dataDir: dir });
+    s = await openStudio({ dataDir: dir, runQueue: false });
     expect(s.openReport).toMatchObject({ sweep: 'done', runsInterrupted: 1 });
     expect(status(id)).toBe('failed');
 
@@ -593,7 +594,7 @@ describe('recovery of jobs', () => {
     const mine = job(h2, 'run by this process', Date.now());
     h2.transitionRun(mine, { to: 'running' }, Date.now());
     h2.close();
-    const second = await openStudio({ dataDir: dir });
+    const second = await openStudio({ dataDir: dir, runQueue: false });
     expect(second.openReport).toMatchObject({
       sweep: { skipped: expect.stringContaining('this process') },
       runsInterrupted: 0,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apiCalls, apiEvents, type JobFrame, type JobStatus } from '../../../src/shared/api.js';
 import { openStudio } from '../../../src/main/studio/index.js';
-import { JobManager } from '../../../src/main/studio/jobs.js';
+import { JobManager } from '../../../src/main/studio/jobs/manager.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'fstudio-jobs-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -40,7 +40,7 @@ import { acquireFolderLock } from '../lock.js';
 export const STATE_FILE = 'fstudio-state.json';
 
 /** A catalog id, or the name of a folder under models/ (no separators, no leading dot). */
-const MODEL_ID_RE = /^[a-z0-9][a-z0-9._-]*$/;
+const MODEL_ID_RE = /^[a-z0-9][a-z0-9._-]*$/i;
 
 const locationKey = (location: string) => createHash('sha256').update(resolve(location)).digest('hex').slice(0, 16);
 
@@ -326,33 +326,44 @@ export class ModelManager {
    * installed model of the catalog (or a folder dropped into models/<id>/), else the kind's default; with
    * its weights-cache file and the graph cache. Errors say what to download or pass instead.
    */
-  async resolve(kind: 'clip' | 'vqgan', model: string | undefined): Promise<ResolvedModel> {
+  async resolve(
+    kind: 'clip' | 'vqgan',
+    model: string | undefined,
+    opts: { allowPaths?: boolean } = {},
+  ): Promise<ResolvedModel> {
     const named = model ?? defaultModel(this.catalog, kind).id;
-    const resolved = async (location: string, entry: CatalogEntry | null): Promise<ResolvedModel> => {
+    const resolved = async (ref: string, location: string, entry: CatalogEntry | null): Promise<ResolvedModel> => {
       await mkdir(this.weightsCacheDir, { recursive: true });
       return {
-        ref: entry ? entry.id : location,
+        ref,
         entry,
         location,
         weightsCacheFile: this.weightsCacheFile(kind, location, entry?.id ?? null),
         graphCacheDir: this.graphCacheDir,
       };
     };
-    const asPath = await stat(named).catch(() => null);
-    if (asPath && (kind === 'vqgan' || asPath.isDirectory())) return resolved(resolve(named), null);
+    // A file or folder given directly (the CLI; never through the API, which names installed models only).
+    if (opts.allowPaths ?? true) {
+      const asPath = await stat(named).catch(() => null);
+      if (asPath && (kind === 'vqgan' || asPath.isDirectory())) return resolved(resolve(named), resolve(named), null);
+    }
     const entry = this.catalog.models.find((m) => m.id === named && m.kind === kind) ?? null;
+    const isId = MODEL_ID_RE.test(named);
+    const dir = join(this.root, named);
+    const present = isId && existsSync(join(dir, kind === 'clip' ? 'config.json' : 'last.ckpt'));
     if (kind === 'clip') {
-      const dir = join(this.root, named);
-      if (MODEL_ID_RE.test(named) && existsSync(join(dir, 'config.json'))) return resolved(dir, entry);
+      if (present) return resolved(named, dir, entry);
       throw new StudioError(
-        MODEL_ID_RE.test(named) ? 'ModelNotInstalled' : 'NotFound',
-        MODEL_ID_RE.test(named)
+        isId ? 'ModelNotInstalled' : 'NotFound',
+        isId
           ? `model "${named}" is not installed (no ${join(dir, 'config.json')}); download it on the Models page ` +
               `or with \`fstudio models pull ${named}\`, or pass a model folder`
           : `no model folder "${named}"`,
       );
     }
     if (!entry) {
+      // A VQGAN folder of the user's own under models/ (last.ckpt, with its model.yaml).
+      if (present) return resolved(named, dir, null);
       const known = this.catalog.models.filter((m) => m.kind === kind).map((m) => m.id);
       throw new StudioError(
         'NotFound',
@@ -366,7 +377,7 @@ export class ModelManager {
         `VQGAN "${entry.id}" is not installed (${info.state}). Download it on the Models page or with ` +
           `\`fstudio models pull ${entry.id}\`, or pass --model <folder or last.ckpt>.`,
       );
-    return resolved(this.modelDir(entry.id), entry);
+    return resolved(entry.id, this.modelDir(entry.id), entry);
   }
 
   // ---------- pull / cancel ----------

@@ -18,14 +18,14 @@ import {
   type JobKind,
   type JobState,
   type JobStatus,
-} from '../../shared/api.js';
+} from '../../../shared/api.js';
 
 /** Finished jobs kept for reconnecting clients. */
 const MAX_FINISHED = 100;
 
 export interface JobProgress {
-  /** 'running' unless given (a tracked job may report that it is still waiting). */
-  state?: Extract<JobState, 'queued' | 'running'>;
+  /** 'running' unless given (a tracked job may report that it is waiting, or paused). */
+  state?: Extract<JobState, 'queued' | 'running' | 'paused'>;
   step?: number;
   total?: number | null;
   values?: Record<string, number>;
@@ -47,6 +47,8 @@ type Emit = <K extends EventName>(name: K, payload: EventPayload<K>) => void;
 interface Entry {
   status: JobStatus;
   controller: AbortController;
+  /** Its work runs elsewhere (track): closing the studio is not a cancel of it. */
+  tracked: boolean;
 }
 
 export class JobManager {
@@ -91,6 +93,7 @@ export class JobManager {
     const now = Date.now();
     const entry: Entry = {
       controller: new AbortController(),
+      tracked: false,
       status: {
         jobId,
         kind,
@@ -140,10 +143,11 @@ export class JobManager {
    * A job whose work runs elsewhere (it reports through the handle, and ends with finish()); the same handle
    * again while it runs. onCancel hears jobCancel.
    */
-  track(jobId: string, kind: JobKind, title: string, onCancel?: () => void): JobHandle {
+  track(jobId: string, kind: JobKind, title: string, onCancel?: () => void, runId: number | null = null): JobHandle {
     const existing = this.#jobs.get(jobId);
     if (existing && !FINISHED_JOB_STATES.includes(existing.status.state)) return this.#handle(existing);
-    const entry = this.#add(jobId, kind, title, null);
+    const entry = this.#add(jobId, kind, title, runId);
+    entry.tracked = true;
     if (onCancel) entry.controller.signal.addEventListener('abort', onCancel, { once: true });
     return this.#handle(entry);
   }
@@ -165,9 +169,13 @@ export class JobManager {
     return true;
   }
 
-  /** Cancels every job still going (the studio is closing). */
+  /**
+   * Stops every job started here that is still going (the studio is closing). Tracked jobs are left to
+   * their owners (a queued generation run stays queued for the next start).
+   */
   close(): void {
-    for (const e of this.#jobs.values()) if (!FINISHED_JOB_STATES.includes(e.status.state)) e.controller.abort();
+    for (const e of this.#jobs.values())
+      if (!e.tracked && !FINISHED_JOB_STATES.includes(e.status.state)) e.controller.abort();
   }
 
   #trim(): void {

@@ -12,6 +12,7 @@ import { parsePort, serve } from './serve.js';
 import { registerEmbedCommands } from './embed.js';
 import { registerModelsCommands } from './models.js';
 import { registerVqganCommands } from './vqgan.js';
+import { normalizeGenerateArgs, registerGenerateCommand } from './generate.js';
 
 interface GlobalOptions {
   dataDir?: string;
@@ -179,6 +180,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerModelsCommands(program, () => resolveDataDir((program.opts() as GlobalOptions).dataDir), { setExit });
   registerEmbedCommands(program, dataDir);
   registerVqganCommands(program, dataDir);
+  registerGenerateCommand(program, dataDir, setExit);
 
   return program;
 }
@@ -189,7 +191,7 @@ export async function run(argv: string[]): Promise<number> {
   const program = buildProgram((c) => (code = c));
   program.exitOverride();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(normalizeGenerateArgs(argv));
     return code;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander printed help or the usage error itself

@@ -2,15 +2,20 @@
 // validation as the transports (so `fstudio` refuses bad input with the same words).
 import { type CallArgs, type CallName, type CallResult, StudioError } from '../../shared/api.js';
 import { dispatchCall } from '../api/dispatch.js';
+import type { StudioService } from '../studio/index.js';
 import type { Studio } from '../studio/types.js';
 
-export async function openCliStudio(dataDir: string): Promise<Studio> {
+/**
+ * The studio for one command. It does not run the generation queue: that is the app's or `fstudio
+ * serve`'s (a command runs only the run it was asked for).
+ */
+export async function openCliStudio(dataDir: string): Promise<StudioService> {
   // Loaded on demand so `fstudio --help` does not pay for sharp, SQLite and onnxruntime.
   const { openStudio } = await import('../studio/index.js');
-  return openStudio({ dataDir });
+  return openStudio({ dataDir, runQueue: false });
 }
 
-export async function withStudio<T>(dataDir: string, fn: (studio: Studio) => Promise<T>): Promise<T> {
+export async function withStudio<T>(dataDir: string, fn: (studio: StudioService) => Promise<T>): Promise<T> {
   const studio = await openCliStudio(dataDir);
   try {
     return await fn(studio);

@@ -39,8 +39,9 @@ export interface FolderLock {
   release(): void;
 }
 
-export function acquireFolderLock(dataDir: string): FolderLock {
-  const file = join(dataDir, LOCK_FILE);
+/** `name`: the lock file in `dataDir` (default studio.lock; the generation queue's is queue.lock). */
+export function acquireFolderLock(dataDir: string, name = LOCK_FILE): FolderLock {
+  const file = join(dataDir, name);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });

@@ -15,9 +15,7 @@
 //   .queue() .move() .pause() .resume() .cancel() .continueRun() .detail() .exportTrajectory() .estimate()
 //   .run(runId) (a claimed run, executed now: the CLI) -> the run's final summary
 import { randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import {
   GenerateSettings,
   StudioError,
@@ -112,6 +110,9 @@ function isRunSpec(spec: unknown): spec is RunSpec {
   );
 }
 
+/** The data folder's file that says which process runs the generation queue (its pid). */
+export const QUEUE_LOCK = 'queue.lock';
+
 const MAX_LOSS_POINTS = 1000;
 /** Live previews at most this often (a page cannot draw more, and encoding costs). */
 const PREVIEW_INTERVAL_MS = 150;
@@ -154,9 +155,7 @@ export class GenerationService {
   /** Takes the queue (one process at a time runs it), resumes runs a restart interrupted, starts the next. */
   start(): void {
     if (!this.opts.runQueue || this.#closed) return;
-    const dir = path.join(this.ctx.dataDir, 'locks', 'queue');
-    mkdirSync(dir, { recursive: true });
-    const lock = acquireFolderLock(dir);
+    const lock = acquireFolderLock(this.ctx.dataDir, QUEUE_LOCK);
     if (!lock.held) {
       // Another studio (the app and `fstudio serve` on one folder) runs the queue; take over when it stops.
       this.#retry = setTimeout(() => this.start(), 5000);

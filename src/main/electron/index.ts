@@ -28,6 +28,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Set by `electron-vite dev`; absent in a built app, which loads out/renderer/index.html. */
 const devUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
 const appUrl = devUrl ?? pathToFileURL(path.join(here, '../renderer/index.html')).href;
+/**
+ * The window's icon on Linux and Windows: resources/ sits two levels above the bundle, in the
+ * project and in the packaged app (electron-builder.yml packs it). macOS takes the bundle's icon.
+ */
+const windowIcon = process.platform === 'darwin' ? undefined : path.join(here, '../../resources/icon.png');
 
 let win: Window | null = null;
 
@@ -61,6 +66,7 @@ function createWindow(): Window {
     show: false,
     title: 'Foundation Studio',
     backgroundColor: '#16171a',
+    ...(windowIcon ? { icon: windowIcon } : {}),
     webPreferences: {
       preload: path.join(here, '../preload/index.cjs'),
       contextIsolation: true,

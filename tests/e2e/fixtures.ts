@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test as base, type Page } from '@playwright/test';
@@ -79,5 +79,18 @@ export const test = base.extend<{ serverEnv: Record<string, string>; server: Stu
     if (errors.length > 0) throw new Error(`Uncaught errors in the page:\n${errors.join('\n')}`);
   },
 });
+
+/**
+ * Puts the tiny test models (tests/fixtures) in a data folder's models/ as folders of the user's own: the
+ * CLIP (24 px images) as `tiny-clip`, the VQGAN (factor 2) as `tiny-vqgan` (last.ckpt and model.yaml).
+ */
+export async function installTinyModels(dataDir: string): Promise<{ clip: string; vqgan: string }> {
+  const models = join(dataDir, 'models');
+  await cp(join(root, 'tests/fixtures/clip/tiny'), join(models, 'tiny-clip'), { recursive: true });
+  await mkdir(join(models, 'tiny-vqgan'), { recursive: true });
+  await copyFile(join(root, 'tests/fixtures/vqgan/tiny.ckpt'), join(models, 'tiny-vqgan', 'last.ckpt'));
+  await copyFile(join(root, 'tests/fixtures/vqgan/model.yaml'), join(models, 'tiny-vqgan', 'model.yaml'));
+  return { clip: 'tiny-clip', vqgan: 'tiny-vqgan' };
+}
 
 export { expect } from '@playwright/test';

@@ -121,7 +121,7 @@ const modelTest = test.extend<{ mirror: Mirror }>({
 });
 
 async function openModels(page: Page): Promise<void> {
-  await page.keyboard.press(`${mod}+4`);
+  await page.keyboard.press(`${mod}+5`);
   await expect(page.getByRole('heading', { name: 'Models', level: 1 })).toBeVisible();
 }
 

@@ -47,7 +47,7 @@ export async function serve(dataDir: string, opts: ServeOptions): Promise<number
   if (opts.token !== undefined && opts.token.length < 16)
     throw new CliError('--token must be at least 16 characters long (leave it out for a random one).');
 
-  const studio = await openCliStudio(dataDir);
+  const studio = await openCliStudio(dataDir, { runQueue: true });
   let server;
   try {
     server = await startServer({
@@ -90,9 +90,12 @@ export async function serve(dataDir: string, opts: ServeOptions): Promise<number
   const link = `${server.url}?token=${encodeURIComponent(server.token)}`;
   process.stdout.write(`Foundation Studio is serving at ${link}\n`);
   process.stderr.write(`Data folder: ${dataDir}\n`);
-  const problems = studio.openReport ? openReportProblems(studio.openReport) : [];
-  if (problems.length > 0)
-    process.stderr.write(`Warning: ${problems.join(' ')} Run \`fstudio doctor\` for the full report.\n`);
+  // The data folder's check runs in the background: its findings are printed when it is done.
+  void studio.checked.then((r) => {
+    const problems = openReportProblems(r);
+    if (problems.length > 0)
+      process.stderr.write(`Warning: ${problems.join(' ')} Run \`fstudio doctor\` for the full report.\n`);
+  });
   process.stderr.write('Press Ctrl+C to stop.\n');
   if (opts.open) openBrowser(link);
 

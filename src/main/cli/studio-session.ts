@@ -6,13 +6,13 @@ import type { StudioService } from '../studio/index.js';
 import type { Studio } from '../studio/types.js';
 
 /**
- * The studio for one command. It does not run the generation queue: that is the app's or `fstudio
- * serve`'s (a command runs only the run it was asked for).
+ * The studio for one command. A one-shot command does not run the generation queue (it runs only the run
+ * it was asked for); `fstudio serve`, a studio like the app's, does (`runQueue: true`).
  */
-export async function openCliStudio(dataDir: string): Promise<StudioService> {
+export async function openCliStudio(dataDir: string, opts: { runQueue?: boolean } = {}): Promise<StudioService> {
   // Loaded on demand so `fstudio --help` does not pay for sharp, SQLite and onnxruntime.
   const { openStudio } = await import('../studio/index.js');
-  return openStudio({ dataDir, runQueue: false });
+  return openStudio({ dataDir, runQueue: opts.runQueue ?? false });
 }
 
 export async function withStudio<T>(dataDir: string, fn: (studio: StudioService) => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
 // One exported $state object mutated in place (the Podman Desktop store pattern).
 import type { Settings } from '../../../shared/api.js';
 
-export type PageId = 'gallery' | 'settings' | 'system' | 'models';
+export type PageId = 'generate' | 'gallery' | 'settings' | 'system' | 'models';
 
 export interface PageEntry {
   id: PageId;
@@ -11,6 +11,7 @@ export interface PageEntry {
 
 /** Navigation order; Ctrl/Cmd+1..n follow it. Pages for later features join when they work. */
 export const pageList: readonly PageEntry[] = [
+  { id: 'generate', label: 'Generate' },
   { id: 'gallery', label: 'Gallery' },
   { id: 'settings', label: 'Settings' },
   { id: 'system', label: 'System' },
@@ -28,7 +29,10 @@ export const modKey = isMac ? '⌘' : 'Ctrl';
 
 /** Shown by the shortcuts sheet; the handlers live beside the views they act on. */
 export const shortcutList: readonly { keys: string; does: string }[] = [
-  { keys: `${modKey}+1 / 2 / 3 / 4`, does: 'Go to Gallery, Settings, System, Models' },
+  { keys: `${modKey}+1 / 2 / 3 / 4 / 5`, does: 'Go to Generate, Gallery, Settings, System, Models' },
+  { keys: `${modKey}+Enter`, does: 'Generate (queue a run with the form as it is)' },
+  { keys: 'Alt+↑ / Alt+↓', does: 'Move the focused run up or down the queue' },
+  { keys: '← / → on the trajectory', does: 'Step through a run’s snapshots' },
   { keys: '/', does: 'Search the gallery' },
   { keys: 'Arrow keys, Home, End, Page Up/Down', does: 'Move in the gallery grid' },
   { keys: 'Enter', does: 'Open the detail panel' },

@@ -1,25 +1,26 @@
 #!/usr/bin/env node
-// `npm start`: the desktop app when the Electron binary is installed; otherwise the same UI
-// served to the browser by `fstudio serve`. Plain JavaScript, so it runs before anything is built.
-// Extra arguments go to `fstudio serve` in the browser case (e.g. `npm start -- --port 8765`).
+// `npm start`: the desktop app when the Electron binary and better-sqlite3's Electron build are
+// installed; otherwise the same UI served to the browser by `fstudio serve`. Plain JavaScript, so it
+// runs before anything is built. Extra arguments go to `fstudio serve` in the browser case (e.g.
+// `npm start -- --port 8765`).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  electronSqliteFile,
+  electronSqliteWarning,
+  ensureElectronSqlite,
+  installedElectron,
+  isEntryScript,
+  packageBin,
+  sqlitePackageDir,
+} from './postinstall.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(root, 'package.json'));
 
 function say(message) {
   process.stderr.write(`[foundation-studio] ${message}\n`);
-}
-
-/** The JS entry of a package's command, run with this Node (no .cmd shims on Windows). */
-function binOf(pkg, name) {
-  const pkgJson = require.resolve(`${pkg}/package.json`);
-  const bin = JSON.parse(readFileSync(pkgJson, 'utf8')).bin;
-  return path.join(path.dirname(pkgJson), typeof bin === 'string' ? bin : bin[name]);
 }
 
 function runStep(label, args) {
@@ -42,33 +43,44 @@ function handOver(command, args, env = process.env) {
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
 }
 
-/** The Electron binary's path, or null when the package or its download is missing. */
-function electronBinary() {
-  try {
-    // The electron package exports the path of the binary it downloaded; it throws when that failed.
-    const p = require('electron');
-    return typeof p === 'string' && existsSync(p) ? p : null;
-  } catch {
-    return null;
-  }
-}
-
-const electron = electronBinary();
-if (electron) {
-  runStep('Building the app (electron-vite build)', [binOf('electron-vite', 'electron-vite'), 'build']);
-  const env = { ...process.env };
-  // Set by some shells and CI images; it would make Electron behave as plain Node.
-  delete env.ELECTRON_RUN_AS_NODE;
-  handOver(electron, [root], env);
-} else {
-  say(
-    'The Electron binary is not installed, so the desktop window cannot open here.\n' +
+/**
+ * Why the desktop window cannot open here, or null when it can. `electron` is installedElectron()'s
+ * answer. Without better-sqlite3's Electron build the app could not open its data folder, so a missing
+ * one is fetched once (scripts/postinstall.js's step), and if it is still missing the window is not
+ * opened at all.
+ */
+export function desktopBlocker(electron, { ensure = ensureElectronSqlite, sqliteDir = sqlitePackageDir() } = {}) {
+  if (!electron) {
+    return (
+      'The Electron binary is not installed, so the desktop window cannot open here.\n' +
       '  To get it, run `npm install` again on a machine with the internet (Electron is an optional\n' +
       '  dependency and its binary is downloaded by its own install step), or `npm rebuild electron`.\n' +
-      '  Meanwhile the same studio opens in your browser.',
+      '  Meanwhile the same studio opens in your browser.'
+    );
+  }
+  if (electron.abi && existsSync(electronSqliteFile(sqliteDir, electron.abi))) return null;
+  say(
+    `better-sqlite3 has no build for Electron ${electron.version} yet, and the desktop app needs one to ` +
+      'open its data folder: fetching it (once)...',
   );
+  const result = ensure({ electron, sqliteDir });
+  return result.ok ? null : electronSqliteWarning(electron, result);
+}
+
+function main() {
+  const electron = installedElectron();
+  const blocker = desktopBlocker(electron);
+  if (electron && !blocker) {
+    runStep('Building the app (electron-vite build)', [packageBin(root, 'electron-vite'), 'build']);
+    const env = { ...process.env };
+    // Set by some shells and CI images; it would make Electron behave as plain Node.
+    delete env.ELECTRON_RUN_AS_NODE;
+    handOver(electron.binary, [root], env);
+    return;
+  }
+  say(blocker);
   runStep('Building the web UI (vite build)', [
-    binOf('vite', 'vite'),
+    packageBin(root, 'vite'),
     'build',
     '--config',
     'vite.web.config.ts',
@@ -77,3 +89,5 @@ if (electron) {
   ]);
   handOver(process.execPath, [path.join(root, 'bin/fstudio.js'), 'serve', ...process.argv.slice(2)]);
 }
+
+if (isEntryScript(import.meta.url)) main();

@@ -17,6 +17,7 @@ export default defineConfig({
           // Worker threads' entries (base/worker-entry.ts finds them beside the main bundle).
           'compute-worker': resolve('src/main/engine/compute-worker.ts'),
           'import-worker': resolve('src/main/studio/import-worker.ts'),
+          'history-worker': resolve('src/main/studio/history-worker.ts'),
         },
       },
     },

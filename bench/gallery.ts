@@ -13,7 +13,10 @@
 //     /api/galleryQuery, then GET of the 100 /asset/thumb/<sha256> URLs over 6 keep-alive
 //     connections (a browser's limit per host) from a worker thread (the browser is another
 //     process), alternating with the in-process page; the ratio of the two is the figure;
-//   - open time with N rows (the crash-recovery sweep included).
+//   - open time with N rows (what runs before the studio serves: the database, the probe, the runs'
+//     recovery), and the background check of the data folder (integrity check and sweeps) until done;
+//   - pages the UI asks for by seek: a filter, a deep position (the scrollbar), a date, the next page
+//     by cursor, and the exact count of a large text search (the history worker).
 // Prints a table and writes bench-results/gallery.json.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -318,6 +321,9 @@ async function main() {
   const tOpen = performance.now();
   studio = await openStudio({ dataDir: dir });
   const openMs = performance.now() - tOpen;
+  const checkReport = await studio.checked;
+  const checkMs = performance.now() - tOpen;
+  if (checkReport.sweep !== 'done') throw new Error(`background check: ${JSON.stringify(checkReport.sweep)}`);
   const H = studio.handlers;
 
   // 4. FTS search latency, and a LIKE scan of the same words as the in-run reference.
@@ -454,12 +460,39 @@ async function main() {
     }
     return { label, p50: pct(times, 50), p95: pct(times, 95) };
   };
+  const mid = await H.galleryQuery({ sort: 'newest', offset: Math.floor(RUNS / 2), limit: 100 });
   const pages = [
     await other('favourites, newest', { favourite: true, sort: 'newest', offset: 0, limit: 100 }),
     await other('kind = generate', { kind: 'generate', sort: 'newest', offset: 0, limit: 100 }),
-    await other('deep page (offset 9,000)', { sort: 'newest', offset: Math.max(0, RUNS - 1000), limit: 100 }),
+    await other(`deep page (position ${Math.max(0, RUNS - 1000).toLocaleString('en')})`, {
+      sort: 'newest',
+      offset: Math.max(0, RUNS - 1000),
+      limit: 100,
+    }),
+    await other('middle page (position N/2)', { sort: 'newest', offset: Math.floor(RUNS / 2), limit: 100 }),
+    await other('next page by cursor (from N/2)', { sort: 'newest', after: mid.next!, offset: 0, limit: 100 }),
+    await other('jump to a date (a year ago)', {
+      at: now - 365 * 24 * 3600 * 1000,
+      sort: 'newest',
+      offset: 0,
+      limit: 100,
+    }),
+    await other('kind = generate, deep (position N/3)', {
+      kind: 'generate',
+      sort: 'newest',
+      offset: Math.floor(RUNS / 3),
+      limit: 100,
+    }),
     await other('last 30 days', { from: now - 30 * 24 * 3600 * 1000, sort: 'newest', offset: 0, limit: 100 }),
+    await other('text "cat", deep (position 5,000)', { text: 'cat', sort: 'newest', offset: 5000, limit: 100 }),
   ];
+  const countTimes: number[] = [];
+  let countTotal = 0;
+  for (const text of ['cat', 'fox', 'oil', 'golden', 'ast']) {
+    const t = performance.now();
+    countTotal += (await H.galleryCount({ text })).total;
+    countTimes.push(performance.now() - t);
+  }
   await studio.close();
 
   const result = {
@@ -473,6 +506,13 @@ async function main() {
     runs: RUNS,
     bulkInsertMs: insertMs,
     openMs,
+    /** From the start of open until the background check (quick_check and the sweeps of 256 shards) is done. */
+    backgroundCheckMs: checkMs,
+    exactTextCountMs: {
+      p50: pct(countTimes, 50),
+      max: Math.max(...countTimes),
+      meanTotal: countTotal / countTimes.length,
+    },
     search: {
       queries: qs.length,
       meanHits,
@@ -542,7 +582,9 @@ async function main() {
     `\nGallery benchmark: ${RUNS.toLocaleString('en')} runs, ${result.machine.cpus} CPUs (${result.machine.cpu}), Node ${result.machine.node}`,
   );
   console.log(
-    `bulk insert ${(insertMs / 1000).toFixed(1)} s, ${RUNS.toLocaleString('en')} thumbnail files ${(thumbFilesMs / 1000).toFixed(1)} s, open (with checks and sweeps) ${ms(openMs)}\n`,
+    `bulk insert ${(insertMs / 1000).toFixed(1)} s, ${RUNS.toLocaleString('en')} thumbnail files ${(thumbFilesMs / 1000).toFixed(1)} s, ` +
+      `open ${ms(openMs)}, background check done after ${(checkMs / 1000).toFixed(1)} s, ` +
+      `exact count of a text search (history worker) p50 ${ms(pct(countTimes, 50))}\n`,
   );
   console.log(`${'measure'.padEnd(50)} ${'p50'.padStart(10)} ${'p95'.padStart(10)}`);
   for (const [a, b, c] of rows) console.log(`${a.padEnd(50)} ${b.padStart(10)} ${c.padStart(10)}`);

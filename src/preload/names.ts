@@ -8,6 +8,7 @@ export const callNames = [
   'getSettings',
   'updateSettings',
   'galleryQuery',
+  'galleryCount',
   'getItem',
   'setFavourite',
   'setNote',
@@ -35,6 +36,9 @@ export const callNames = [
   'getRun',
   'exportTrajectory',
   'generateEstimate',
+  'watchList',
+  'watchAdd',
+  'watchRemove',
 ] as const satisfies readonly CallName[];
 
 export const eventNames = [
@@ -46,6 +50,9 @@ export const eventNames = [
   'jobProgress',
   'jobFrame',
   'queueChanged',
+  'dataFolderChecked',
+  'watchChanged',
+  'watchRemoved',
 ] as const satisfies readonly EventName[];
 
 type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : { missing: Exclude<All, Listed> };

@@ -10,6 +10,7 @@ import { generateCalls, generateEvents } from './generate.js';
 import { jobCalls, jobEvents } from './jobs.js';
 import { modelCalls, modelEvents } from './models.js';
 import { systemCalls, systemEvents } from './system.js';
+import { watchCalls, watchEvents } from './watch.js';
 
 export * from './common.js';
 export * from './gallery.js';
@@ -18,8 +19,16 @@ export * from './jobs.js';
 export * from './models.js';
 export * from './providers.js';
 export * from './system.js';
+export * from './watch.js';
 
-export const apiCalls = { ...systemCalls, ...galleryCalls, ...generateCalls, ...modelCalls, ...jobCalls } as const;
+export const apiCalls = {
+  ...systemCalls,
+  ...galleryCalls,
+  ...generateCalls,
+  ...modelCalls,
+  ...jobCalls,
+  ...watchCalls,
+} as const;
 
 export type ApiCalls = typeof apiCalls;
 export type CallName = keyof ApiCalls;
@@ -27,7 +36,14 @@ export type CallArgs<K extends CallName> = z.input<ApiCalls[K]['args']>;
 export type CallResult<K extends CallName> = z.infer<ApiCalls[K]['result']>;
 
 // ---------- the events ----------
-export const apiEvents = { ...systemEvents, ...galleryEvents, ...generateEvents, ...modelEvents, ...jobEvents } as const;
+export const apiEvents = {
+  ...systemEvents,
+  ...galleryEvents,
+  ...generateEvents,
+  ...modelEvents,
+  ...jobEvents,
+  ...watchEvents,
+} as const;
 export type ApiEvents = typeof apiEvents;
 export type EventName = keyof ApiEvents;
 export type EventPayload<K extends EventName> = z.infer<ApiEvents[K]>;

@@ -5,7 +5,11 @@ import { Bytes, Id, Sha256 } from './common.js';
 export const RunKind = z.enum(['generate', 'prompt', 'classify', 'import']);
 export type RunKind = z.infer<typeof RunKind>;
 
-export const GalleryQuery = z
+/** A place in the gallery's order (an item's sort key, as text): pages continue after or before one. */
+export const GalleryCursor = z.string().regex(/^\d{1,16}$/, 'expected a cursor from a gallery page');
+
+/** What a gallery shows: the filters of a query, without the place of the page. */
+export const GalleryFilterArgs = z
   .object({
     /** Full-text query over prompts, labels, notes, tags and file names (FTS5 syntax tolerated). */
     text: z.string().max(500).optional(),
@@ -14,11 +18,30 @@ export const GalleryQuery = z
     /** Inclusive bounds on creation time, ms since the epoch. */
     from: z.number().int().nonnegative().optional(),
     to: z.number().int().nonnegative().optional(),
-    sort: z.enum(['newest', 'oldest']).default('newest'),
-    offset: z.number().int().nonnegative().default(0),
-    limit: z.number().int().min(1).max(500).default(100),
   })
   .strict();
+export type GalleryFilterArgs = z.input<typeof GalleryFilterArgs>;
+
+/**
+ * A page of the gallery. Pages are found by seeking, never by skipping rows: `after` / `before` a
+ * cursor of a page already shown (scrolling), `at` a date, or at a position (`offset` alone: the
+ * scrollbar, End). With a cursor, `offset` is only the position the caller gives the page (echoed).
+ */
+export const GalleryQuery = GalleryFilterArgs.extend({
+  sort: z.enum(['newest', 'oldest']).default('newest'),
+  offset: z.number().int().nonnegative().default(0),
+  limit: z.number().int().min(1).max(500).default(100),
+  /** The page after this cursor in the query's order (a page's `next`). */
+  after: GalleryCursor.optional(),
+  /** The page that ends just before this cursor (a page's `prev`). */
+  before: GalleryCursor.optional(),
+  /** Jump to a date (ms): the page starts at the first item created at or before it (oldest first: at or after). */
+  at: z.number().int().nonnegative().optional(),
+})
+  .strict()
+  .refine((q) => [q.after, q.before, q.at].filter((x) => x !== undefined).length <= 1, {
+    message: 'give at most one of after, before and at',
+  });
 export type GalleryQuery = z.input<typeof GalleryQuery>;
 
 export const GalleryItem = z.object({
@@ -37,16 +60,36 @@ export const GalleryItem = z.object({
 export type GalleryItem = z.infer<typeof GalleryItem>;
 
 export const GalleryPage = z.object({
+  /** Items that match: exact, or with `totalExact` false at least this many (galleryCount counts them all). */
   total: z.number().int(),
+  totalExact: z.boolean(),
+  /** The position of the first item (for `at`, where the date is). */
   offset: z.number().int(),
   items: z.array(GalleryItem),
+  /** Cursors for the pages after and before this one (null when it is empty). */
+  next: GalleryCursor.nullable(),
+  prev: GalleryCursor.nullable(),
 });
 export type GalleryPage = z.infer<typeof GalleryPage>;
 
 /** Metadata found in an image's PNG text chunks, by the tool that wrote it. */
 export const ImageMetadata = z.object({
-  /** Which tool's format was recognised: ours, AUTOMATIC1111, ComfyUI, InvokeAI, or none. */
-  source: z.enum(['foundation-studio', 'automatic1111', 'comfyui', 'invokeai', 'unknown', 'none']),
+  /**
+   * Which tool's format was recognised: ours, AUTOMATIC1111 (also its "stealth pnginfo" in the
+   * pixels' lowest bits, said so in the `Metadata note` parameter), ComfyUI, InvokeAI, NovelAI, Fooocus,
+   * SwarmUI; `unknown` for text no reader recognised, `none` for no metadata at all.
+   */
+  source: z.enum([
+    'foundation-studio',
+    'automatic1111',
+    'comfyui',
+    'invokeai',
+    'novelai',
+    'fooocus',
+    'swarmui',
+    'unknown',
+    'none',
+  ]),
   prompt: z.string().nullable(),
   negativePrompt: z.string().nullable(),
   /** Flat key/value parameters for display (Steps, Seed, Sampler, Model, ...). */
@@ -74,6 +117,8 @@ export type ItemDetail = z.infer<typeof ItemDetail>;
 export const ImportFile = z.object({
   name: z.string().min(1).max(1024),
   data: Bytes,
+  /** When the file was last modified (ms): the item's date in the gallery. Now when not given. */
+  modifiedAt: z.number().int().nonnegative().optional(),
 });
 export const ImportRequest = z.object({ files: z.array(ImportFile).min(1).max(1000) }).strict();
 export type ImportRequest = z.infer<typeof ImportRequest>;
@@ -92,12 +137,22 @@ export const DeleteReport = z.object({
   undoToken: z.string(),
 });
 
-export const ExportedFile = z.object({ name: z.string(), mime: z.string(), data: Bytes });
+export const ExportedFile = z.object({
+  name: z.string(),
+  mime: z.string(),
+  data: Bytes,
+  /** What metadata the file carries, in words ("the prompt", "the generation parameters", "your note", ...). */
+  carries: z.array(z.string()),
+  /** What the item has that the file does not carry ("your note", "your tags"): the export setting left them out. */
+  leftOut: z.array(z.string()),
+});
 
 const IdArg = z.object({ id: Id }).strict();
 
 export const galleryCalls = {
   galleryQuery: { args: GalleryQuery, result: GalleryPage },
+  /** The exact number of items a filter matches (a text search past 10,000 matches is counted here, off the main thread). */
+  galleryCount: { args: GalleryFilterArgs, result: z.object({ total: z.number().int() }) },
   getItem: { args: IdArg, result: ItemDetail },
   setFavourite: { args: z.object({ id: Id, favourite: z.boolean() }).strict(), result: GalleryItem },
   setNote: { args: z.object({ id: Id, note: z.string().max(10_000) }).strict(), result: z.object({}) },
@@ -111,11 +166,27 @@ export const galleryCalls = {
     result: z.object({ restored: z.number() }),
   },
   importImages: { args: ImportRequest, result: ImportReport },
-  exportItem: { args: IdArg, result: ExportedFile },
+  exportItem: {
+    args: z
+      .object({
+        id: Id,
+        /** Put the user's note and tags in the file; by default the `exportNoteAndTags` setting decides. */
+        noteAndTags: z.boolean().optional(),
+      })
+      .strict(),
+    result: ExportedFile,
+  },
 } as const;
 
 export const galleryEvents = {
   /** Something in the gallery changed (import, delete, undo, favourite): refresh views. */
   galleryChanged: z.object({ reason: z.enum(['import', 'delete', 'undo', 'update']), ids: z.array(Id) }),
-  importProgress: z.object({ done: z.number().int(), total: z.number().int(), name: z.string() }),
+  /** Per importImages call: files done of the call's, images a second so far, and the time left at that rate. */
+  importProgress: z.object({
+    done: z.number().int(),
+    total: z.number().int(),
+    name: z.string(),
+    rate: z.number().nonnegative().optional(),
+    etaMs: z.number().nonnegative().nullable().optional(),
+  }),
 } as const;

@@ -11,6 +11,10 @@ export const Settings = z.object({
   dataDir: z.string(),
   preferredProvider: Provider,
   theme: Theme,
+  /** Model downloads may use mirrors run by others than the model's publisher (hf-mirror.com). */
+  thirdPartyMirrors: z.boolean(),
+  /** Exported images carry the user's note and tags (off: only the prompt and parameters leave). */
+  exportNoteAndTags: z.boolean(),
 });
 export type Settings = z.infer<typeof Settings>;
 export const SettingsPatch = Settings.omit({ dataDir: true }).partial().strict();
@@ -28,6 +32,8 @@ export const SystemInfo = z.object({
   freeDiskBytes: z.number().nullable(),
   /** Findings of the data-folder check at open (missing files, orphans moved, sweep skipped), in words. */
   dataFolderProblems: z.array(z.string()),
+  /** The check runs in the background after open: true until it has finished (then `dataFolderChecked`). */
+  dataFolderChecking: z.boolean(),
   providers: z.array(ProviderReport),
 });
 export type SystemInfo = z.infer<typeof SystemInfo>;
@@ -48,4 +54,6 @@ export const systemCalls = {
 
 export const systemEvents = {
   settingsChanged: Settings,
+  /** The background check of the data folder has finished: its findings, in words (as dataFolderProblems). */
+  dataFolderChecked: z.object({ problems: z.array(z.string()) }),
 } as const;

@@ -2,7 +2,14 @@
 // file picker, search, favourite, delete with and without undo, reload, and find it all as
 // it was; the A1111 parameters in the detail panel; a bad file in a batch.
 import { readFile } from 'node:fs/promises';
-import { makeJpeg, makePng, makeWebp, truncate } from '../fixtures/images.js';
+import { addTextChunks, makeJpeg, makePng, makeWebp, truncate } from '../fixtures/images.js';
+import {
+  NOVELAI_NEGATIVE,
+  NOVELAI_PROMPT,
+  novelaiChunks,
+  novelaiStealthJson,
+  stealthPng,
+} from '../fixtures/tool-images.js';
 import { expect, test } from './fixtures.js';
 import { type FileToImport, StudioApp } from './studio-app.js';
 
@@ -227,4 +234,39 @@ test('a large import shows its progress batch by batch', async ({ studioPage: pa
   await expect(progress).toBeHidden();
   await app.expectCount(20);
   expect(calls).toBe(2);
+});
+
+test('the detail panel says which tool made an image: NovelAI, from its chunks or from its pixels', async ({
+  studioPage: page,
+}) => {
+  const app = new StudioApp(page);
+  const chunks = addTextChunks(await makePng({ seed: 801, width: 96, height: 64 }), novelaiChunks());
+  const stripped = stealthPng('stealth_pngcomp', novelaiStealthJson().replaceAll('hanami festival', 'tsukimi night'), {
+    width: 128,
+    height: 96,
+    seed: 802,
+  });
+  await app.importFiles([
+    { name: 'nai.png', mimeType: 'image/png', buffer: chunks },
+    { name: 'nai-stripped.png', mimeType: 'image/png', buffer: stripped },
+  ]);
+  await expect(app.notifications).toContainText('Imported 2 images.');
+  for (const [word, prompt] of [
+    ['hanami', NOVELAI_PROMPT],
+    ['tsukimi', NOVELAI_PROMPT.replace('hanami festival', 'tsukimi night')],
+  ] as const) {
+    await app.searchFor(word);
+    await app.expectCount(1);
+    await app.option(new RegExp(`^${prompt.slice(0, 20)}`)).click();
+    const metadata = app.detail.getByRole('region', { name: 'Parameters' });
+    // The tool, the prompt and the negative prompt, in that order.
+    await expect(metadata.getByRole('paragraph')).toHaveText(['Made with: NovelAI', prompt, NOVELAI_NEGATIVE]);
+    const params = metadata.getByRole('table', { name: 'Generation parameters' });
+    await expect(params.getByRole('row', { name: /^Sampler/ })).toContainText('k_euler_ancestral');
+    await expect(params.getByRole('row', { name: /^Seed/ })).toContainText('2706368471');
+  }
+  await expect(
+    app.detail.getByRole('table', { name: 'Generation parameters' }).getByRole('row', { name: /^Metadata note/ }),
+  ).toContainText('hidden in the alpha channel (stealth pnginfo: stealth_pngcomp, gzip)');
+  await app.screenshot('detail-novelai-stealth');
 });

@@ -55,7 +55,8 @@ export function formatOpenReport(r: OpenReport): string {
 export async function doctor(dataDir: string, opts: DoctorOptions): Promise<number> {
   const { info, openReport } = await withStudio(dataDir, async (studio) => ({
     info: await callStudio(studio, 'getSystemInfo', { probeProviders: true }),
-    openReport: studio.openReport ?? null,
+    // The check of the data folder runs in the background after open: the doctor waits for it.
+    openReport: await studio.checked,
   }));
   const text = `${formatSystemInfo(info)}${openReport ? `\n${formatOpenReport(openReport)}` : ''}`;
   if (!opts.gradcheck) {

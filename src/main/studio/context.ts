@@ -4,6 +4,7 @@ import { StudioError, type EventName, type EventPayload } from '../../shared/api
 import type { AssetFiles } from './assets.js';
 import type { StudioCompute } from './compute.js';
 import type { History } from './history.js';
+import type { HistoryReader } from './history-reader.js';
 import type { ImportDecoder } from './import-decoder.js';
 import type { JobManager } from './jobs/manager.js';
 import type { ModelManager } from './models/manager.js';
@@ -35,8 +36,12 @@ export interface StudioContext {
   readonly compute: StudioCompute;
   readonly jobs: JobManager;
   readonly decoder: ImportDecoder;
-  /** What the open-time checks found. */
+  /** The history worker: exact counts and checks off the main thread. */
+  readonly reader: HistoryReader;
+  /** What the open-time checks found (filled in by the background check as it goes). */
   readonly report: OpenReport;
+  /** Whether the background check of the data folder is still running. */
+  checking(): boolean;
   readonly mutex: Mutex;
   emit: Emit;
   /** Throws once the studio is closed (a call that arrives during shutdown). */

@@ -183,6 +183,144 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    // The gallery at a million images. Every page is a seek on one integer, `sort_key`, that orders
+    // images as the gallery shows them (by creation time, then by id): created_at in ms times 1024,
+    // plus the image's place among those created in the same millisecond (SORT_KEY_SLOTS). It never
+    // changes once given (created_at never does), so it is also the rowid of the FTS tables: a text
+    // search walks the index in the gallery's order and stops after a page ("ORDER BY rowid DESC
+    // LIMIT 100"), without sorting or joining every match. Only live images are in the FTS tables
+    // (the trash is not searched), so counting matches needs no join either.
+    //
+    // gallery_days counts live images per day (of sort_key), kind and favourite, kept by triggers
+    // for every writer: counts for the filters the UI offers, and the position of a date or of a
+    // point on the scrollbar, are sums over at most a few thousand rows instead of scans of images.
+    //
+    // The covering indexes answer every filter (kind, favourite, date range) and its order from the
+    // index alone; the three version-1 indexes on (created_at, id) they replace are dropped.
+    version: 4,
+    up(db) {
+      db.exec(`
+        ALTER TABLE images ADD COLUMN sort_key INTEGER;
+        UPDATE images SET sort_key = k.key
+          FROM (SELECT id, created_at * 1024 + row_number() OVER (PARTITION BY created_at ORDER BY id) - 1 AS key,
+                       row_number() OVER (PARTITION BY created_at ORDER BY id) AS rn
+                FROM images) AS k
+          WHERE k.id = images.id AND k.rn <= 1024;
+      `);
+      // More than 1024 images in one millisecond (written by hand): the rest go after everything, one by one.
+      const spill = db.prepare(`SELECT id FROM images WHERE sort_key IS NULL ORDER BY created_at, id`).all() as {
+        id: number;
+      }[];
+      const next = db.prepare(`UPDATE images SET sort_key = (SELECT max(sort_key) + 1 FROM images) WHERE id = ?`);
+      for (const { id } of spill) next.run(id);
+      db.exec(`
+        CREATE UNIQUE INDEX images_key ON images (sort_key);
+        DROP INDEX images_live_created;
+        DROP INDEX images_live_favourite;
+        DROP INDEX images_live_kind;
+        -- trashed_at (always NULL here) is a column too, so that the planner sees them as covering.
+        CREATE INDEX images_live_key ON images (sort_key, kind, favourite, trashed_at) WHERE trashed_at IS NULL;
+        CREATE INDEX images_live_kind_key ON images (kind, sort_key, favourite, trashed_at) WHERE trashed_at IS NULL;
+        CREATE INDEX images_live_fav_key ON images (sort_key, kind, favourite, trashed_at)
+          WHERE trashed_at IS NULL AND favourite = 1;
+
+        -- A writer that gives no sort_key (a script, the sqlite3 shell) gets one: after the images
+        -- created in the same millisecond, or after everything when those 1024 places are taken.
+        CREATE TRIGGER images_sort_key AFTER INSERT ON images WHEN NEW.sort_key IS NULL
+        BEGIN
+          UPDATE images SET sort_key = (
+            SELECT CASE WHEN m IS NULL THEN NEW.created_at * 1024
+                        WHEN m + 1 < (NEW.created_at + 1) * 1024 THEN m + 1
+                        ELSE (SELECT max(sort_key) + 1 FROM images) END
+            FROM (SELECT max(sort_key) AS m FROM images
+                  WHERE sort_key >= NEW.created_at * 1024 AND sort_key < (NEW.created_at + 1) * 1024))
+          WHERE id = NEW.id;
+        END;
+
+        -- 86,400,000 ms a day times 1024 places a ms.
+        CREATE TABLE gallery_days (
+          day       INTEGER NOT NULL,
+          kind      TEXT    NOT NULL,
+          favourite INTEGER NOT NULL,
+          n         INTEGER NOT NULL CHECK (n >= 0),
+          PRIMARY KEY (day, kind, favourite)
+        ) WITHOUT ROWID;
+        INSERT INTO gallery_days (day, kind, favourite, n)
+          SELECT sort_key / 88473600000, kind, favourite, count(*) FROM images
+          WHERE trashed_at IS NULL AND sort_key IS NOT NULL GROUP BY 1, 2, 3;
+        CREATE TRIGGER gallery_days_insert AFTER INSERT ON images
+          WHEN NEW.trashed_at IS NULL AND NEW.sort_key IS NOT NULL
+        BEGIN
+          INSERT INTO gallery_days (day, kind, favourite, n) VALUES (NEW.sort_key / 88473600000, NEW.kind, NEW.favourite, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER gallery_days_delete AFTER DELETE ON images
+          WHEN OLD.trashed_at IS NULL AND OLD.sort_key IS NOT NULL
+        BEGIN
+          UPDATE gallery_days SET n = n - 1
+            WHERE day = OLD.sort_key / 88473600000 AND kind = OLD.kind AND favourite = OLD.favourite;
+        END;
+        CREATE TRIGGER gallery_days_update AFTER UPDATE OF sort_key, kind, favourite, trashed_at ON images
+        BEGIN
+          UPDATE gallery_days SET n = n - 1
+            WHERE OLD.trashed_at IS NULL AND OLD.sort_key IS NOT NULL
+              AND day = OLD.sort_key / 88473600000 AND kind = OLD.kind AND favourite = OLD.favourite;
+          INSERT INTO gallery_days (day, kind, favourite, n)
+            SELECT NEW.sort_key / 88473600000, NEW.kind, NEW.favourite, 1
+            WHERE NEW.trashed_at IS NULL AND NEW.sort_key IS NOT NULL
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END;
+
+        -- The FTS tables again, keyed by sort_key, live images only; prefix indexes for the 2 and 3
+        -- character prefixes a user types first (a prefix query is then one term's doclist).
+        CREATE VIRTUAL TABLE search_v4 USING fts5 (
+          prompt, negative, labels, note, tags, file, meta,
+          tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+        );
+        INSERT INTO search_v4 (rowid, prompt, negative, labels, note, tags, file, meta)
+          SELECT i.sort_key, s.prompt, s.negative, s.labels, s.note, s.tags, s.file, s.meta
+          FROM search s JOIN images i ON i.id = s.rowid WHERE i.trashed_at IS NULL;
+        DROP TABLE search;
+        ALTER TABLE search_v4 RENAME TO search;
+        CREATE VIRTUAL TABLE search_unspaced_v4 USING fts5 (text, tokenize = 'trigram');
+        INSERT INTO search_unspaced_v4 (rowid, text)
+          SELECT i.sort_key, u.text FROM search_unspaced u JOIN images i ON i.id = u.rowid WHERE i.trashed_at IS NULL;
+        DROP TABLE search_unspaced;
+        ALTER TABLE search_unspaced_v4 RENAME TO search_unspaced;
+      `);
+    },
+  },
+  {
+    // Watched folders: a folder whose new image files are imported as they are finished (an
+    // AUTOMATIC1111 or ComfyUI outputs folder), and every file seen there with the size and time it
+    // had when it was imported (or failed), so that a rescan at start imports only what is new or
+    // changed. `rel` is the path inside the folder, '/'-separated.
+    version: 5,
+    up(db) {
+      db.exec(`
+        CREATE TABLE watched_folders (
+          id             INTEGER PRIMARY KEY,
+          path           TEXT    NOT NULL UNIQUE,
+          -- a file deleted from the folder sends its gallery item to the trash (1), or leaves it (0)
+          mirror_deletes INTEGER NOT NULL DEFAULT 0 CHECK (mirror_deletes IN (0, 1)),
+          added_at       INTEGER NOT NULL,
+          last_scan_at   INTEGER
+        );
+        CREATE TABLE watched_files (
+          folder_id INTEGER NOT NULL REFERENCES watched_folders (id) ON DELETE CASCADE,
+          rel       TEXT    NOT NULL,
+          size      INTEGER NOT NULL,
+          mtime_ms  INTEGER NOT NULL,
+          -- the content it was imported as; NULL when it could not be imported (error says why)
+          sha256    TEXT,
+          error     TEXT,
+          PRIMARY KEY (folder_id, rel)
+        ) WITHOUT ROWID;
+        CREATE INDEX watched_files_sha ON watched_files (sha256) WHERE sha256 IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const LATEST_VERSION = migrations.at(-1)!.version;

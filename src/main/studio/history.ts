@@ -11,6 +11,7 @@ import {
   type RunAssetRole,
   type RunState,
 } from '../../shared/runs.js';
+import { sqliteBindingOptions } from './history-binding.js';
 import { LATEST_VERSION, migrations, type Migration } from './history-migrations.js';
 import { hasUnspacedScript, parseSearchText } from './fts.js';
 
@@ -89,6 +90,8 @@ export interface RunAssetRow extends AssetRow {
 /** The columns a gallery card needs; the page query selects only these. */
 export interface CardRow {
   id: number;
+  /** Its place in the gallery's order (see history-migrations.ts, version 4): the cursor of a page. */
+  sortKey: number;
   runId: number;
   kind: RunKind;
   sha256: string;
@@ -122,8 +125,69 @@ export interface HistoryQuery {
   from?: number;
   to?: number;
   sort: 'newest' | 'oldest';
+  /**
+   * The position of the page's first item. Without a cursor or `at`, the page is sought there (a
+   * jump: the scrollbar, End); with one, it is only echoed back (the caller knows where its page is).
+   */
   offset: number;
   limit: number;
+  /** The page right after the item with this sort key, in the query's order (scrolling on). */
+  after?: number;
+  /** The page right before the item with this sort key (scrolling back). */
+  before?: number;
+  /** Jump to a date: the page that starts with the first item created at or before it (newest first; at or after, oldest first). */
+  at?: number;
+}
+
+export interface WatchedFolderRow {
+  id: number;
+  path: string;
+  mirrorDeletes: number;
+  addedAt: number;
+  lastScanAt: number | null;
+}
+
+/** A file seen in a watched folder: its size and time when it was imported (or failed), and as what. */
+export interface WatchedFileRow {
+  size: number;
+  mtimeMs: number;
+  sha256: string | null;
+  error: string | null;
+}
+
+/** What a query selects, without its order and place (counts). */
+export type HistoryFilter = Pick<HistoryQuery, 'text' | 'kind' | 'favourite' | 'from' | 'to'>;
+
+export interface HistoryPage {
+  rows: CardRow[];
+  /** How many items match: exact, or (totalExact false) at least this many; countExact() gives the rest. */
+  total: number;
+  totalExact: boolean;
+  /** The position of the first row (for `at`: computed; otherwise the query's offset). */
+  offset: number;
+}
+
+/** Places a millisecond has in the gallery's order (sort_key = created_at * SORT_KEY_SLOTS + place). */
+export const SORT_KEY_SLOTS = 1024;
+/** Sort keys a day spans (gallery_days buckets). */
+const DAY_KEYS = 86_400_000 * SORT_KEY_SLOTS;
+/** The newest creation time a sort key can hold within Number.MAX_SAFE_INTEGER (the year 2248). */
+export const MAX_CREATED_AT = Math.floor(Number.MAX_SAFE_INTEGER / SORT_KEY_SLOTS) - 1;
+/** Text matches counted at once; past this a page says "at least" and countExact() counts the rest. */
+export const COUNT_CAP = 10_000;
+
+/** A gallery query as SQL pieces: FROM, WHERE and the sort key's column (the FTS rowid for a text query). */
+interface Built {
+  from: string;
+  /** FROM for counting and seeking: the FTS table alone when no filter needs the images table. */
+  bare: string;
+  where: string[];
+  params: Record<string, unknown>;
+  key: string;
+  text: boolean;
+  /** Key range of the date filter, [lo, hi) (null: open). */
+  lo: number | null;
+  hi: number | null;
 }
 
 const SQLITE_HEADER = 'SQLite format 3\0';
@@ -214,7 +278,7 @@ const parseJson = <T>(text: string | null, fallback: T): T => {
 };
 
 const IMAGE_COLUMNS = `
-  i.id, i.run_id AS runId, i.kind, i.sha256, r.title, a.width, a.height, i.favourite, i.created_at AS createdAt`;
+  i.id, i.sort_key AS sortKey, i.run_id AS runId, i.kind, i.sha256, r.title, a.width, a.height, i.favourite, i.created_at AS createdAt`;
 
 const RUN_COLUMNS = `
   id, kind, status, title, note, spec, provenance, parent_run_id AS parentRunId, created_at AS createdAt,
@@ -292,8 +356,19 @@ export class History {
       upsertAsset: p(`INSERT INTO assets (sha256, path, mime, bytes, width, height, thumb_path)
                       VALUES (@sha256, @path, @mime, @bytes, @width, @height, @thumbPath)
                       ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, thumb_path = excluded.thumb_path`),
-      insertImage: p(`INSERT INTO images (run_id, kind, sha256, file_name, metadata, created_at)
-                      VALUES (@runId, (SELECT kind FROM runs WHERE id = @runId), @sha256, @fileName, @metadata, @createdAt)`),
+      // The sort key: after the images created in the same millisecond (see migration 4).
+      insertImage: p(`INSERT INTO images (run_id, kind, sha256, file_name, metadata, created_at, sort_key)
+                      VALUES (@runId, (SELECT kind FROM runs WHERE id = @runId), @sha256, @fileName, @metadata, @createdAt,
+                        (SELECT CASE WHEN m IS NULL THEN @createdAt * ${SORT_KEY_SLOTS}
+                                     WHEN m + 1 < (@createdAt + 1) * ${SORT_KEY_SLOTS} THEN m + 1
+                                     ELSE (SELECT max(sort_key) + 1 FROM images) END
+                         FROM (SELECT max(sort_key) AS m FROM images WHERE sort_key >= @createdAt * ${SORT_KEY_SLOTS}
+                               AND sort_key < (@createdAt + 1) * ${SORT_KEY_SLOTS})))`),
+      sortKeyOf: p(`SELECT sort_key AS k FROM images WHERE id = ?`),
+      days: p(`SELECT day, sum(n) AS n FROM gallery_days
+               WHERE (@kind IS NULL OR kind = @kind) AND (@fav IS NULL OR favourite = @fav)
+                 AND day >= @dayLo AND day <= @dayHi
+               GROUP BY day HAVING sum(n) > 0 ORDER BY day`),
       liveBySha: p(`SELECT id FROM images WHERE sha256 = ? AND trashed_at IS NULL ORDER BY id LIMIT 1`),
       asset: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets WHERE sha256 = ?`),
       allAssets: p(`SELECT sha256, path, mime, bytes, width, height, thumb_path AS thumbPath FROM assets`),
@@ -359,7 +434,7 @@ export class History {
     const headerVersion = headerUserVersion(file);
     if (headerVersion !== null) {
       if (headerVersion > latest) throw tooNew(file, headerVersion);
-      const ro = new Database(file, { readonly: true, fileMustExist: true });
+      const ro = new Database(file, { ...sqliteBindingOptions(), readonly: true, fileMustExist: true });
       try {
         const v = ro.pragma('user_version', { simple: true }) as number;
         if (v > latest) throw tooNew(file, v);
@@ -367,7 +442,7 @@ export class History {
         ro.close();
       }
     }
-    const db = new Database(file);
+    const db = new Database(file, sqliteBindingOptions());
     try {
       // Another process (app, server, CLI) may hold the database: wait for its locks rather than fail.
       db.pragma('busy_timeout = 5000');
@@ -400,6 +475,119 @@ export class History {
   }
 
   static readonly latestVersion = LATEST_VERSION;
+
+  /**
+   * A second, read-only connection to a database another connection has opened and migrated (the
+   * history worker's: counts and checks that must not hold up the main thread). Refused unless the
+   * database is at this version's schema.
+   */
+  static openReadOnly(file: string): History {
+    const db = new Database(file, { ...sqliteBindingOptions(), readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      const v = db.pragma('user_version', { simple: true }) as number;
+      if (v !== LATEST_VERSION) throw new Error(`${file} is at schema version ${v}, not ${LATEST_VERSION}`);
+      return new History(db, file);
+    } catch (e) {
+      db.close();
+      throw explainOpenError(file, e);
+    }
+  }
+
+  /**
+   * A cheap check at open: the first and last row of every table is read, which fails on a
+   * database whose pages are damaged at the roots or edges of its b-trees. The full PRAGMA
+   * quick_check reads every page, so it runs in the background (the history worker) instead.
+   */
+  probe(): void {
+    try {
+      const tables = this.db
+        .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'`)
+        .all() as { name: string; sql: string }[];
+      for (const { name, sql } of tables) {
+        const t = `"${name.replace(/"/g, '""')}"`;
+        this.db.prepare(`SELECT * FROM ${t} LIMIT 1`).all();
+        if (!/WITHOUT\s+ROWID/i.test(sql)) this.db.prepare(`SELECT * FROM ${t} ORDER BY rowid DESC LIMIT 1`).all();
+      }
+    } catch (e) {
+      throw explainOpenError(this.file, e);
+    }
+  }
+
+  // ---------- watched folders ----------
+  watchedFolders(): WatchedFolderRow[] {
+    return this.stmt(
+      `SELECT id, path, mirror_deletes AS mirrorDeletes, added_at AS addedAt, last_scan_at AS lastScanAt
+       FROM watched_folders ORDER BY id`,
+    ).all() as WatchedFolderRow[];
+  }
+
+  addWatchedFolder(path: string, mirrorDeletes: boolean, now: number): number {
+    const r = this.stmt(`INSERT INTO watched_folders (path, mirror_deletes, added_at) VALUES (?, ?, ?)`).run(
+      path,
+      mirrorDeletes ? 1 : 0,
+      now,
+    );
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Forgets a watched folder and what was seen in it (the images stay). */
+  removeWatchedFolder(id: number): boolean {
+    return this.transaction(() => {
+      this.stmt(`DELETE FROM watched_files WHERE folder_id = ?`).run(id);
+      return this.stmt(`DELETE FROM watched_folders WHERE id = ?`).run(id).changes > 0;
+    });
+  }
+
+  setWatchedFolderScanned(id: number, now: number): void {
+    this.stmt(`UPDATE watched_folders SET last_scan_at = ? WHERE id = ?`).run(now, id);
+  }
+
+  /** Every file recorded in a watched folder, by its path inside it. */
+  watchedFiles(folderId: number): Map<string, WatchedFileRow> {
+    const rows = this.stmt(
+      `SELECT rel, size, mtime_ms AS mtimeMs, sha256, error FROM watched_files WHERE folder_id = ?`,
+    ).all(folderId) as (WatchedFileRow & { rel: string })[];
+    return new Map(rows.map(({ rel, ...r }) => [rel, r]));
+  }
+
+  watchedFile(folderId: number, rel: string): WatchedFileRow | null {
+    return (
+      (this.stmt(
+        `SELECT size, mtime_ms AS mtimeMs, sha256, error FROM watched_files WHERE folder_id = ? AND rel = ?`,
+      ).get(folderId, rel) as WatchedFileRow | undefined) ?? null
+    );
+  }
+
+  recordWatchedFile(folderId: number, rel: string, f: WatchedFileRow): void {
+    this.stmt(
+      `INSERT OR REPLACE INTO watched_files (folder_id, rel, size, mtime_ms, sha256, error) VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(folderId, rel, f.size, Math.round(f.mtimeMs), f.sha256, f.error);
+  }
+
+  forgetWatchedFile(folderId: number, rel: string): void {
+    this.stmt(`DELETE FROM watched_files WHERE folder_id = ? AND rel = ?`).run(folderId, rel);
+  }
+
+  /** Whether any watched folder still has a file with this content. */
+  watchedShaExists(sha256: string): boolean {
+    return this.stmt(`SELECT 1 FROM watched_files WHERE sha256 = ? LIMIT 1`).get(sha256) !== undefined;
+  }
+
+  watchedFileCounts(folderId: number): { files: number; failed: number } {
+    return this.stmt(
+      `SELECT count(*) AS files, count(*) - count(sha256) AS failed FROM watched_files WHERE folder_id = ?`,
+    ).get(folderId) as { files: number; failed: number };
+  }
+
+  /** The asset rows whose hash starts with `shard` (two hex digits), for the background check. */
+  assetsInShard(shard: string): AssetRow[] {
+    const hi = shard[0]! + String.fromCharCode(shard.charCodeAt(1) + 1);
+    return this.stmt(`SELECT ${ASSET_COLUMNS} FROM assets a WHERE a.sha256 >= ? AND a.sha256 < ?`).all(
+      shard,
+      hi,
+    ) as AssetRow[];
+  }
 
   get userVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;
@@ -617,7 +805,11 @@ export class History {
         throw new StudioError('NotQueued', `Run ${before} is not waiting in the queue.`);
       const order = queue.filter((r) => r.id !== id);
       const at = before === null ? order.length : order.findIndex((r) => r.id === before);
-      order.splice(at, 0, queue.find((r) => r.id === id)!);
+      order.splice(
+        at,
+        0,
+        queue.find((r) => r.id === id)!,
+      );
       order.forEach((r, k) => this.s.setQueueOrder.run({ id: r.id, order: k + 1, now }));
       return this.queuedRuns();
     });
@@ -653,8 +845,7 @@ export class History {
     step: number,
   ): { step: number; gridWidth: number; gridHeight: number; tokens: Int32Array } | null {
     const r = this.s.snapshot.get({ runId, step }) as
-      | { step: number; gridWidth: number; gridHeight: number; tokens: Buffer }
-      | undefined;
+      { step: number; gridWidth: number; gridHeight: number; tokens: Buffer } | undefined;
     if (!r) return null;
     const tokens = new Int32Array(r.tokens.byteLength / 4);
     new Uint8Array(tokens.buffer).set(r.tokens);
@@ -673,6 +864,8 @@ export class History {
   }
 
   insertImage(runId: number, img: ImageInput): number {
+    if (!Number.isSafeInteger(img.createdAt) || img.createdAt < 0 || img.createdAt > MAX_CREATED_AT)
+      throw invalid(`An image's creation time must be a whole number of ms from 0 to ${MAX_CREATED_AT}.`);
     const r = this.s.insertImage.run({
       runId,
       sha256: img.sha256,
@@ -685,11 +878,11 @@ export class History {
     return id;
   }
 
-  /** Rewrites an image's row in the FTS index from its current sources. */
+  /** Rewrites an image's row in the FTS index from its current sources (only live images are indexed). */
   reindex(id: number): void {
     const row = this.getImage(id);
     this.unindex(id);
-    if (!row) return;
+    if (!row || row.trashToken !== null) return;
     const spec = (row.spec ?? {}) as Record<string, unknown>;
     const meta = row.metadata;
     const text = (v: unknown) => (typeof v === 'string' ? v : '');
@@ -704,14 +897,17 @@ export class History {
       file: (row.fileName ?? '').replace(/[._-]+/g, ' ') + ' ' + (row.fileName ?? ''),
       meta: [meta && meta.source !== 'none' ? meta.source : '', ...params].join('\n'),
     };
-    this.s.searchInsert.run({ id, ...fields });
+    this.s.searchInsert.run({ id: row.sortKey, ...fields });
     const all = Object.values(fields).join('\n');
-    if (hasUnspacedScript(all)) this.s.unspacedInsert.run(id, all);
+    if (hasUnspacedScript(all)) this.s.unspacedInsert.run(row.sortKey, all);
   }
 
+  /** Takes an image out of the FTS index (its rows there are keyed by its sort key). */
   private unindex(id: number): void {
-    this.s.searchDelete.run(id);
-    this.s.unspacedDelete.run(id);
+    const r = this.s.sortKeyOf.get(id) as { k: number | null } | undefined;
+    if (r?.k == null) return;
+    this.s.searchDelete.run(r.k);
+    this.s.unspacedDelete.run(r.k);
   }
 
   setFavourite(id: number, favourite: boolean): boolean {
@@ -752,6 +948,7 @@ export class History {
         const img = this.getImage(id);
         if (!img || img.trashToken !== null) continue;
         this.s.trash.run(now, token, id);
+        this.unindex(id); // the trash is not searched
         done.push(id);
         shas.add(img.sha256);
       }
@@ -765,6 +962,7 @@ export class History {
     return this.transaction(() => {
       const rows = this.s.trashed.all(token) as { id: number; sha256: string }[];
       this.s.untrash.run(token);
+      for (const r of rows) this.reindex(r.id);
       const assets = [...new Set(rows.map((r) => r.sha256))].map((sha) => this.getAsset(sha)!);
       return { ids: rows.map((r) => r.id), assets };
     });
@@ -888,58 +1086,220 @@ export class History {
     return (this.s.tags.all(id) as { tag: string }[]).map((r) => r.tag);
   }
 
-  /** The SQL and parameters of a gallery page (exposed so a test can EXPLAIN it). */
-  buildQuery(q: HistoryQuery): { page: string; count: string; params: Record<string, unknown> } {
-    const where = ['i.trashed_at IS NULL'];
+  /** A gallery query as SQL pieces (filters, the FTS tables for a text query, the date range as keys). */
+  private build(q: HistoryFilter): Built {
+    const text = q.text !== undefined ? parseSearchText(q.text) : null;
     const params: Record<string, unknown> = {};
+    const where: string[] = [];
+    let from = 'images i';
+    let key = 'i.sort_key';
+    const isText = text !== null && (text.match !== null || text.substrings.length > 0);
+    if (text && isText) {
+      // The FTS table drives: it holds only live images, keyed by sort key, so it walks in the
+      // gallery's order and a page stops after `limit` matches.
+      const subs = text.substrings.map((sub, k) => {
+        const long = [...sub].length >= 3;
+        params[`sub${k}`] = long ? `"${sub.replace(/"/g, '""')}"` : sub;
+        // Trigram index for 3+ characters; shorter ones scan the (small) table of unspaced-script items.
+        return long ? `search_unspaced MATCH @sub${k}` : `instr(lower(text), @sub${k}) > 0`;
+      });
+      if (text.match !== null) {
+        from = 'search s JOIN images i ON i.sort_key = s.rowid';
+        key = 's.rowid';
+        where.push('search MATCH @match');
+        params.match = text.match;
+        for (const cond of subs) where.push(`+s.rowid IN (SELECT rowid FROM search_unspaced WHERE ${cond})`);
+      } else {
+        from = 'search_unspaced s JOIN images i ON i.sort_key = s.rowid';
+        key = 's.rowid';
+        where.push(subs[0]!.replace('search_unspaced MATCH', 's.text MATCH').replace('lower(text)', 'lower(s.text)'));
+        for (const cond of subs.slice(1)) where.push(`+s.rowid IN (SELECT rowid FROM search_unspaced WHERE ${cond})`);
+      }
+    } else if (text) {
+      from = 'images i'; // only punctuation: nothing matches (below)
+      where.push('i.trashed_at IS NULL');
+    } else {
+      // The covering index of the filter, named: the planner would take the unique images_key
+      // (smaller entries) and then read every row to check trashed_at, kind and favourite.
+      const index =
+        q.kind !== undefined
+          ? 'images_live_kind_key'
+          : q.favourite === true
+            ? 'images_live_fav_key'
+            : 'images_live_key';
+      from = `images i INDEXED BY ${index}`;
+      where.push('i.trashed_at IS NULL');
+    }
     if (q.kind !== undefined) {
       where.push('i.kind = @kind');
       params.kind = q.kind;
     }
-    if (q.favourite !== undefined) {
-      where.push(q.favourite ? 'i.favourite = 1' : 'i.favourite = 0');
-    }
-    if (q.from !== undefined) {
-      where.push('i.created_at >= @from');
-      params.from = q.from;
-    }
-    if (q.to !== undefined) {
-      where.push('i.created_at <= @to');
-      params.to = q.to;
-    }
-    const text = q.text !== undefined ? parseSearchText(q.text) : null;
-    if (text?.match) {
-      where.push('i.id IN (SELECT rowid FROM search WHERE search MATCH @match)');
-      params.match = text.match;
-    }
-    text?.substrings.forEach((sub, k) => {
-      // Trigram index for 3+ characters; shorter ones scan the (small) table of unspaced-script items.
-      where.push(
-        [...sub].length >= 3
-          ? `i.id IN (SELECT rowid FROM search_unspaced WHERE search_unspaced MATCH @sub${k})`
-          : `i.id IN (SELECT rowid FROM search_unspaced WHERE instr(lower(text), @sub${k}) > 0)`,
-      );
-      params[`sub${k}`] = [...sub].length >= 3 ? `"${sub.replace(/"/g, '""')}"` : sub;
-    });
+    if (q.favourite !== undefined) where.push(q.favourite ? 'i.favourite = 1' : 'i.favourite = 0');
+    const lo = q.from !== undefined ? Math.min(q.from, MAX_CREATED_AT + 1) * SORT_KEY_SLOTS : null;
+    const hi = q.to !== undefined ? (Math.min(q.to, MAX_CREATED_AT) + 1) * SORT_KEY_SLOTS : null;
+    if (lo !== null) where.push(`${key} >= ${lo}`);
+    if (hi !== null) where.push(`${key} < ${hi}`);
+    if (text && !isText) where.push('0'); // only punctuation: nothing matches
+    const bare = isText && q.kind === undefined && q.favourite === undefined ? from.split(' JOIN ')[0]! : from;
+    return { from, bare, where, params, key, text: isText, lo, hi };
+  }
+
+  /** The SQL of a page (exposed so a test can EXPLAIN it): `bound` is a condition on the sort key. */
+  pageSql(b: Built, dir: 'ASC' | 'DESC', bound: string | null): string {
+    const where = bound ? [...b.where, `${b.key} ${bound}`] : [...b.where];
+    if (b.text) where.push('i.trashed_at IS NULL'); // the FTS tables hold only live images; checked all the same
+    return `SELECT ${IMAGE_COLUMNS} FROM ${b.from} JOIN runs r ON r.id = i.run_id JOIN assets a ON a.sha256 = i.sha256
+            WHERE ${where.join(' AND ')} ORDER BY ${b.key} ${dir} LIMIT @limit`;
+  }
+
+  /** The SQL and parameters of a gallery page from its start, and of its count (for EXPLAIN in tests). */
+  buildQuery(q: HistoryQuery): { page: string; count: string; keyAt: string; params: Record<string, unknown> } {
+    const b = this.build(q);
     const dir = q.sort === 'oldest' ? 'ASC' : 'DESC';
-    const w = where.join(' AND ');
     return {
-      page: `SELECT ${IMAGE_COLUMNS} FROM images i JOIN runs r ON r.id = i.run_id JOIN assets a ON a.sha256 = i.sha256
-             WHERE ${w} ORDER BY i.created_at ${dir}, i.id ${dir} LIMIT @limit OFFSET @offset`,
-      count: `SELECT count(*) AS n FROM images i WHERE ${w}`,
-      params,
+      page: this.pageSql(b, dir, null),
+      count: this.countSql(b, null),
+      keyAt: `SELECT ${b.key} AS k FROM ${b.bare} WHERE ${b.where.join(' AND ')} ORDER BY ${b.key} ${dir} LIMIT 1 OFFSET @offset`,
+      params: b.params,
     };
   }
 
-  query(q: HistoryQuery): { total: number; rows: CardRow[] } {
-    const { page, count, params } = this.buildQuery(q);
-    const rows = this.stmt(page).all({ ...params, limit: q.limit, offset: q.offset }) as CardRow[];
-    // The count is skipped when the page itself shows everything there is.
-    const total =
-      rows.length < q.limit && (rows.length > 0 || q.offset === 0)
-        ? q.offset + rows.length
-        : (this.stmt(count).get(params) as { n: number }).n;
-    return { total, rows };
+  private countSql(b: Built, cap: number | null, extra?: string): string {
+    const where = extra ? [...b.where, extra] : b.where;
+    const inner = `SELECT 1 FROM ${b.bare} WHERE ${where.join(' AND ')}`;
+    return cap === null
+      ? `SELECT count(*) AS n FROM ${b.bare} WHERE ${where.join(' AND ')}`
+      : `SELECT count(*) AS n FROM (${inner} LIMIT ${cap + 1})`;
+  }
+
+  /**
+   * The live images matching the filters per day, in key order, as [lo, hi, n]: from gallery_days,
+   * with the first and last day of a date range that cuts a day counted from the index. Only for
+   * queries without text.
+   */
+  private daySegments(b: Built, q: HistoryFilter): [number, number, number][] {
+    const dayLo = b.lo === null ? 0 : Math.floor(b.lo / DAY_KEYS);
+    const dayHi = b.hi === null ? Math.floor(Number.MAX_SAFE_INTEGER / DAY_KEYS) : Math.floor((b.hi - 1) / DAY_KEYS);
+    const fav = q.favourite === undefined ? null : q.favourite ? 1 : 0;
+    const rows = this.s.days.all({ kind: q.kind ?? null, fav, dayLo, dayHi }) as { day: number; n: number }[];
+    return rows.map(({ day, n }) => {
+      const lo = Math.max(day * DAY_KEYS, b.lo ?? 0);
+      const hi = Math.min((day + 1) * DAY_KEYS, b.hi ?? Number.MAX_SAFE_INTEGER);
+      if (lo === day * DAY_KEYS && hi === (day + 1) * DAY_KEYS) return [lo, hi, n];
+      return [lo, hi, this.countKeys(b, lo, hi)];
+    });
+  }
+
+  /** Matching items with lo <= key < hi, counted from the index. */
+  private countKeys(b: Built, lo: number, hi: number): number {
+    return (
+      this.stmt(this.countSql(b, null, `${b.key} >= @klo AND ${b.key} < @khi`)).get({
+        ...b.params,
+        klo: lo,
+        khi: hi,
+      }) as { n: number }
+    ).n;
+  }
+
+  /** How many items match (text: at most COUNT_CAP + 1 are counted). */
+  private count(b: Built, q: HistoryFilter): { total: number; exact: boolean } {
+    if (!b.text) return { total: this.daySegments(b, q).reduce((n, [, , c]) => n + c, 0), exact: true };
+    const n = (this.stmt(this.countSql(b, COUNT_CAP)).get(b.params) as { n: number }).n;
+    return n > COUNT_CAP ? { total: COUNT_CAP, exact: false } : { total: n, exact: true };
+  }
+
+  /** The exact number of matches, however many (a text query can take a while: the history worker runs it). */
+  countExact(q: HistoryFilter): number {
+    const b = this.build(q);
+    if (!b.text) return this.count(b, q).total;
+    return (this.stmt(this.countSql(b, null)).get(b.params) as { n: number }).n;
+  }
+
+  /** The sort key of the item at `position` in the query's order, or null past the end. */
+  private keyAt(b: Built, q: HistoryQuery, position: number): number | null {
+    const newest = q.sort !== 'oldest';
+    if (b.text) {
+      const { keyAt } = this.buildQuery(q);
+      const r = this.stmt(keyAt).get({ ...b.params, offset: position }) as { k: number } | undefined;
+      return r?.k ?? null;
+    }
+    // Whole days are skipped by their counts; the rest is an index walk inside one day.
+    const segments = this.daySegments(b, q);
+    if (newest) segments.reverse();
+    let skip = position;
+    for (const [lo, hi, n] of segments) {
+      if (skip >= n) {
+        skip -= n;
+        continue;
+      }
+      const sql = `SELECT ${b.key} AS k FROM ${b.bare} WHERE ${[...b.where, `${b.key} >= @klo AND ${b.key} < @khi`].join(' AND ')}
+                   ORDER BY ${b.key} ${newest ? 'DESC' : 'ASC'} LIMIT 1 OFFSET @skip`;
+      const r = this.stmt(sql).get({ ...b.params, klo: lo, khi: hi, skip }) as { k: number } | undefined;
+      return r?.k ?? null;
+    }
+    return null;
+  }
+
+  /** How many matching items come before sort key `k` in the query's order. */
+  private positionOf(b: Built, q: HistoryQuery, k: number): number {
+    const newest = q.sort !== 'oldest';
+    if (b.text) {
+      const sql = this.countSql(b, null, newest ? `${b.key} > @k` : `${b.key} < @k`);
+      return (this.stmt(sql).get({ ...b.params, k }) as { n: number }).n;
+    }
+    let n = 0;
+    for (const [lo, hi, c] of this.daySegments(b, q)) {
+      if (newest ? lo > k : hi <= k) n += c;
+      else if (lo <= k && k < hi) n += newest ? this.countKeys(b, k + 1, hi) : this.countKeys(b, lo, k);
+    }
+    return n;
+  }
+
+  /**
+   * A page of the gallery by seek, never by OFFSET over rows: after or before a cursor (a sort key),
+   * at a date, or at a position (whole days skipped by their counts, then an index walk in one day).
+   */
+  query(q: HistoryQuery): HistoryPage {
+    const b = this.build(q);
+    const newest = q.sort !== 'oldest';
+    const dir = newest ? 'DESC' : 'ASC';
+    const params = { ...b.params, limit: q.limit };
+    let offset = q.offset;
+    let rows: CardRow[];
+    if (q.after !== undefined) {
+      rows = this.stmt(this.pageSql(b, dir, newest ? '< @cursor' : '> @cursor')).all({
+        ...params,
+        cursor: q.after,
+      }) as CardRow[];
+    } else if (q.before !== undefined) {
+      const back = this.pageSql(b, newest ? 'ASC' : 'DESC', newest ? '> @cursor' : '< @cursor');
+      rows = (this.stmt(back).all({ ...params, cursor: q.before }) as CardRow[]).reverse();
+    } else if (q.at !== undefined) {
+      const at = Math.min(q.at, MAX_CREATED_AT);
+      // Newest first: keys below the end of that millisecond; oldest first: from its start.
+      const k = newest ? (at + 1) * SORT_KEY_SLOTS : at * SORT_KEY_SLOTS;
+      rows = this.stmt(this.pageSql(b, dir, newest ? '< @cursor' : '>= @cursor')).all({
+        ...params,
+        cursor: k,
+      }) as CardRow[];
+      offset = rows.length > 0 ? this.positionOf(b, q, rows[0]!.sortKey) : this.count(b, q).total;
+    } else if (q.offset > 0) {
+      const k = this.keyAt(b, q, q.offset);
+      rows =
+        k === null
+          ? []
+          : (this.stmt(this.pageSql(b, dir, newest ? '<= @cursor' : '>= @cursor')).all({
+              ...params,
+              cursor: k,
+            }) as CardRow[]);
+    } else {
+      rows = this.stmt(this.pageSql(b, dir, null)).all(params) as CardRow[];
+    }
+    // A first page that shows everything there is needs no count.
+    const whole =
+      q.after === undefined && q.before === undefined && q.at === undefined && q.offset === 0 && rows.length < q.limit;
+    const { total, exact } = whole ? { total: rows.length, exact: true } : this.count(b, q);
+    return { rows, total, totalExact: exact, offset };
   }
 
   explain(sql: string, params: Record<string, unknown>): string[] {

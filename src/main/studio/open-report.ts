@@ -2,6 +2,9 @@
 // `fstudio doctor`, `fstudio serve` and the System page.
 import type { OpenReport } from './types.js';
 
+/** OpenReport.quickCheck until the background check has run it. */
+export const NOT_CHECKED = 'not checked yet';
+
 /** `item 4` / `items 4, 7, ...` (at most `max` ids shown). */
 function idList(noun: string, ids: readonly number[], max: number): string {
   return `${noun}${ids.length === 1 ? '' : 's'} ${ids.slice(0, max).join(', ')}${ids.length > max ? ', ...' : ''}`;
@@ -10,7 +13,12 @@ function idList(noun: string, ids: readonly number[], max: number): string {
 /** What a user should know from an open report, one line each; empty when all is well. */
 export function openReportProblems(r: OpenReport): string[] {
   const out: string[] = [];
-  if (r.sweep !== 'done') out.push(`Data folder check skipped: ${r.sweep.skipped}.`);
+  if (r.quickCheck !== 'ok' && r.quickCheck !== NOT_CHECKED)
+    out.push(
+      `The history database failed its integrity check (${r.quickCheck}). Copy the data folder somewhere safe, ` +
+        'then move history.db aside to start a fresh history.',
+    );
+  if (typeof r.sweep === 'object') out.push(`Data folder check skipped: ${r.sweep.skipped}.`);
   if (r.missingFiles.length > 0) {
     const n = r.missingFiles.length;
     const ids = r.missingFiles.flatMap((m) => m.imageIds);

@@ -11,6 +11,13 @@ export interface StudioOptions {
    * command: no, it runs only the run it was asked for). Default true.
    */
   runQueue?: boolean;
+  /**
+   * Whether this process follows the watched folders (imports what appears in them). Default: as
+   * runQueue (the app and `fstudio serve` do; a one-shot command does not).
+   */
+  watchFolders?: boolean;
+  /** How long a watched file must stay unchanged before it is imported (ms; default 1000; tests shorten it). */
+  watchQuietMs?: number;
   /** The compute workers' script, for tests (default: the engine's). */
   computeWorker?: string | URL;
 }
@@ -19,14 +26,17 @@ export type AssetVariant = 'file' | 'thumb';
 
 /** What the open-time checks of the data folder found and fixed (for logs and `fstudio doctor`). */
 export interface OpenReport {
-  /** PRAGMA quick_check of the history database ('ok'; anything else refuses to open). */
+  /**
+   * PRAGMA quick_check of the history database, run in the background after open ('ok'; anything
+   * else is reported, and no file is moved). At open only a cheap probe runs (History.probe).
+   */
   quickCheck: string;
   /**
    * Whether this process ran the sweeps. They are skipped (and say why) when another process
    * has the data folder open (its in-flight writes would look like crash leftovers), or when
    * assets/ or thumbs/ cannot be read (an unreadable folder is not an empty one).
    */
-  sweep: 'done' | { skipped: string };
+  sweep: 'running' | 'done' | { skipped: string };
   /** Temp files of writes cut short (a crash, a kill), deleted. */
   tempFilesRemoved: number;
   /**
@@ -69,7 +79,7 @@ export interface Studio {
    * inside the data folder; null for an unknown hash or variant.
    */
   assetFile(sha256: string, variant: AssetVariant): Promise<{ path: string; mime: string } | null>;
-  /** Set by openStudio; absent in test doubles. */
+  /** Set by openStudio; absent in test doubles. Filled in as the background check goes (sweep 'running' until then). */
   readonly openReport?: OpenReport;
   close(): Promise<void>;
 }

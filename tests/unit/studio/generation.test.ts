@@ -333,7 +333,7 @@ describe('generation across restarts', () => {
     });
     const t = await studio(dir);
     try {
-      expect(t.s.openReport.runsResumable).toBe(1);
+      expect((await t.s.checked).runsResumable).toBe(1);
       const jobId = `run-${runId}`;
       await t.until(() => (t.progress(jobId).at(-1)?.step ?? 0) > 0, 'the resume');
       await t.until(() => t.progress(jobId).some((p) => p.values.loss !== undefined), 'a step');

@@ -30,3 +30,9 @@ export function databaseAtVersion(file: string, version: number): Database.Datab
   })();
   return db;
 }
+
+/** Closes a studio once its background check of the data folder has finished (what the test looks at next). */
+export async function checkedClose(s: { checked: Promise<unknown>; close(): Promise<void> }): Promise<void> {
+  await s.checked;
+  await s.close();
+}

@@ -83,9 +83,14 @@ describe('migration 2: run states and run_assets', () => {
   const dump = (db: Database.Database) => ({
     runs: db.prepare(`SELECT ${OLD_RUN_COLUMNS} FROM runs ORDER BY id`).all(),
     assets: db.prepare('SELECT * FROM assets ORDER BY sha256').all(),
-    images: db.prepare('SELECT * FROM images ORDER BY id').all(),
+    // The columns of version 1 (version 4 adds sort_key, and keys the search index by it).
+    images: db
+      .prepare(
+        'SELECT id, run_id, kind, sha256, file_name, favourite, metadata, created_at, trashed_at, trash_token FROM images ORDER BY id',
+      )
+      .all(),
     tags: db.prepare('SELECT * FROM tags').all(),
-    search: db.prepare('SELECT rowid, * FROM search').all(),
+    search: db.prepare('SELECT * FROM search').all(),
   });
 
   it('keeps every row of a version-1 database, gives each run a state, and keeps the references working', () => {
@@ -419,10 +424,11 @@ describe('assets held by runs', () => {
     const img = h.insertImage(withImage, { sha256: gallery, fileName: null, metadata: null, createdAt: 5 });
     h.addRunAsset(withImage, { sha256: shared, role: 'init' });
     expect(() => h.deleteRun(withImage)).toThrow(expect.objectContaining({ name: 'RunHasImages' }));
-    // Once its image is in the trash the run can go, the trashed image (and its search entry) with it.
+    // Once its image is in the trash the run can go, the trashed image with it (the trash is not searched).
+    expect(h.db.prepare(`SELECT count(*) AS n FROM search WHERE search MATCH 'owl'`).get()).toEqual({ n: 1 });
     h.trash([img], 'tok-00000000000000bb', 6);
     const q = { text: 'owl', sort: 'newest' as const, offset: 0, limit: 10 };
-    expect(h.db.prepare(`SELECT count(*) AS n FROM search WHERE search MATCH 'owl'`).get()).toEqual({ n: 1 });
+    expect(h.db.prepare(`SELECT count(*) AS n FROM search WHERE search MATCH 'owl'`).get()).toEqual({ n: 0 });
     expect(h.deleteRun(withImage)).toEqual({
       imageIds: [img],
       trashTokens: ['tok-00000000000000bb'],
@@ -461,7 +467,7 @@ describe('assets held by runs', () => {
     h.close();
 
     let s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 0, missingFiles: [], thumbsRebuilt: 1 });
+    expect(await s.checked).toMatchObject({ sweep: 'done', orphanFilesMoved: 0, missingFiles: [], thumbsRebuilt: 1 });
     expect(existsSync(join(dir, rel))).toBe(true);
     expect((await s.assetFile(sha, 'file'))?.path).toBe(join(dir, rel));
     expect(await s.assetFile(sha, 'thumb')).not.toBeNull();
@@ -470,8 +476,8 @@ describe('assets held by runs', () => {
     // The file gone: reported with the run that holds it.
     rmSync(join(dir, rel));
     s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport.missingFiles).toEqual([{ sha256: sha, path: rel, imageIds: [], runIds: [runId] }]);
-    expect(openReportProblems(s.openReport)).toEqual([
+    expect((await s.checked).missingFiles).toEqual([{ sha256: sha, path: rel, imageIds: [], runIds: [runId] }]);
+    expect(openReportProblems(await s.checked)).toEqual([
       `1 image file is missing from the data folder (run ${runId}): ${rel}. Their gallery entries and runs are kept: ` +
         'put the files back (from a backup, or a drive that is not mounted) and they work again.',
     ]);
@@ -484,7 +490,7 @@ describe('assets held by runs', () => {
     expect(h.deleteRun(runId).orphaned.map((a) => a.sha256)).toEqual([sha]);
     h.close();
     s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport).toMatchObject({ orphanFilesMoved: 1, orphanThumbsMoved: 1 });
+    expect(await s.checked).toMatchObject({ orphanFilesMoved: 1, orphanThumbsMoved: 1 });
     expect(existsSync(join(dir, rel))).toBe(false);
     expect(await s.assetFile(sha, 'file')).toBeNull();
     await s.close();
@@ -523,7 +529,7 @@ describe('assets held by runs', () => {
     h.db.prepare('UPDATE images SET trashed_at = ? WHERE id = ?').run(Date.now() - 31 * DAY, item.id);
     h.close();
     s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport).toMatchObject({ trashPurged: 1, orphanFilesMoved: 0, missingFiles: [] });
+    expect(await s.checked).toMatchObject({ trashPurged: 1, orphanFilesMoved: 0, missingFiles: [] });
     expect(existsSync(file)).toBe(true);
     expect(await s.assetFile(item.sha256, 'file')).not.toBeNull();
     expect((await s.handlers.galleryQuery({ sort: 'newest', offset: 0, limit: 10 })).total).toBe(0);
@@ -545,8 +551,8 @@ describe('recovery of jobs', () => {
     await exited(child);
 
     let s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport).toMatchObject({ sweep: 'done', runsInterrupted: 1 });
-    expect(openReportProblems(s.openReport)).toEqual([
+    expect(await s.checked).toMatchObject({ sweep: 'done', runsInterrupted: 1 });
+    expect(openReportProblems(await s.checked)).toEqual([
       expect.stringMatching(/^1 run was still running when the studio last stopped .*marked failed \("interrupted"\)/),
     ]);
     await s.close();
@@ -559,7 +565,7 @@ describe('recovery of jobs', () => {
     expect(h.getRun(ids.queued)!.status).toBe('queued');
     h.close();
     s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport.runsInterrupted).toBe(0);
+    expect((await s.checked).runsInterrupted).toBe(0);
     await s.close();
   }, 60_000);
 
@@ -572,8 +578,8 @@ describe('recovery of jobs', () => {
     h.close();
 
     let s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${child.pid}`) });
-    expect(s.openReport.runsInterrupted).toBe(0);
+    expect((await s.checked).sweep).toEqual({ skipped: expect.stringContaining(`pid ${child.pid}`) });
+    expect((await s.checked).runsInterrupted).toBe(0);
     await s.close();
     const status = (runId: number) => {
       const check = History.open(join(dir, 'history.db'));
@@ -586,7 +592,7 @@ describe('recovery of jobs', () => {
     child.stdin!.end(); // the other process closes (without finishing its run)
     await exited(child);
     s = await openStudio({ dataDir: dir, runQueue: false });
-    expect(s.openReport).toMatchObject({ sweep: 'done', runsInterrupted: 1 });
+    expect(await s.checked).toMatchObject({ sweep: 'done', runsInterrupted: 1 });
     expect(status(id)).toBe('failed');
 
     // A second open in this process does not touch the runs the first one is running.
@@ -595,7 +601,7 @@ describe('recovery of jobs', () => {
     h2.transitionRun(mine, { to: 'running' }, Date.now());
     h2.close();
     const second = await openStudio({ dataDir: dir, runQueue: false });
-    expect(second.openReport).toMatchObject({
+    expect(await second.checked).toMatchObject({
       sweep: { skipped: expect.stringContaining('this process') },
       runsInterrupted: 0,
     });

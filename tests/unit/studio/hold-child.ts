@@ -6,7 +6,7 @@ import { openStudio } from '../../../src/main/studio/index.js';
 const [dataDir] = process.argv.slice(2);
 if (!dataDir) throw new Error('usage: hold-child.ts <dataDir>');
 const studio = await openStudio({ dataDir });
-process.stdout.write(`ready ${JSON.stringify(studio.openReport.sweep)}\n`);
+process.stdout.write(`ready ${JSON.stringify((await studio.checked).sweep)}\n`);
 process.stdin.resume();
 process.stdin.on('end', () => {
   void studio.close().then(() => process.exit(0));

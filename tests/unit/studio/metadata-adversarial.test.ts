@@ -503,3 +503,92 @@ describe('EXIF UserComment, a megabyte of adversarial text', () => {
     T,
   );
 });
+
+// ---------- NovelAI, Fooocus, SwarmUI ----------
+describe('NovelAI, Fooocus and SwarmUI, a megabyte of adversarial text', () => {
+  it(
+    'NovelAI: a megabyte Description and uc, 100,000 character captions',
+    () => {
+      const comment = JSON.stringify({
+        uc: '['.repeat(MB),
+        steps: 28,
+        v4_prompt: { caption: { char_captions: Array.from({ length: 100_000 }, () => ({ char_caption: 'c' })) } },
+      });
+      const m = parseMetadata({ Software: 'NovelAI', Description: ','.repeat(MB), Comment: comment });
+      expect(m).toMatchObject({ source: 'novelai', prompt: ','.repeat(MAX_PROMPT_CHARS) });
+      expect(m.negativePrompt).toHaveLength(MAX_PROMPT_CHARS);
+      expect(m.parameters.Steps).toBe('28');
+      expect(m.parameters['Character prompts']).toHaveLength(MAX_PARAMETER_CHARS);
+      expect(note(m)).toBe(
+        `${promptCut(MB)}; negative prompt: ${MB} characters, kept the first ${MAX_PROMPT_CHARS}; ` +
+          `1 parameter value(s) cut to ${MAX_PARAMETER_CHARS} characters (Character prompts)`,
+      );
+    },
+    T,
+  );
+
+  it.each([
+    ['a megabyte of `{`', '{'.repeat(MB)],
+    ['a megabyte of `{"full_prompt"`', '{"full_prompt"'.repeat(MB / 14)],
+    ['a megabyte of `Version: Fooocus v`', 'Version: Fooocus v, '.repeat(MB / 20)],
+  ])(
+    'Fooocus: %s in `parameters` beside fooocus_scheme: read as text, nothing thrown',
+    (_, text) => {
+      const m = parseMetadata({ parameters: text, fooocus_scheme: 'fooocus' });
+      expect(m.source).toBe('fooocus');
+      expect(m.raw.parameters).toBe(text);
+      expect((m.prompt ?? '').length).toBeLessThanOrEqual(MAX_PROMPT_CHARS);
+    },
+    T,
+  );
+
+  it(
+    'Fooocus: a megabyte resolution, 100,000 full prompts and LoRAs',
+    () => {
+      const j = {
+        prompt: 'p',
+        resolution: `(${','.repeat(MB)})`,
+        full_prompt: Array.from({ length: 100_000 }, () => 'f'),
+        loras: Array.from({ length: 100_000 }, (_, i) => [`l${i}`, 0.5, 'h']),
+        metadata_scheme: 'fooocus',
+      };
+      const m = parseMetadata({ parameters: JSON.stringify(j) });
+      expect(m).toMatchObject({ source: 'fooocus', prompt: 'p' });
+      expect(m.parameters.Size).toHaveLength(MAX_PARAMETER_CHARS);
+      expect(m.parameters['Full prompt']).toHaveLength(MAX_PARAMETER_CHARS);
+      expect(m.parameters['Lora weights']!.startsWith('l0: 0.5, l1: 0.5')).toBe(true);
+      expect(note(m)).toMatch(
+        /^4 parameter value\(s\) cut to 16384 characters \(Size, Full prompt, Lora weights, Lora hashes\)$/,
+      );
+    },
+    T,
+  );
+
+  it.each([
+    ['a megabyte of "sui_image_params"', '"sui_image_params"'.repeat(MB / 18), 'automatic1111'],
+    ['sui_image_params that is a list', '{"sui_image_params": [1, 2]}', 'automatic1111'],
+    ['a megabyte of spaces before a last `,}`', `{"sui_image_params": {"prompt": "p"}${' '.repeat(MB)},}`, 'swarmui'],
+  ])(
+    'SwarmUI: %s: read as %s, nothing thrown',
+    (_, text, source) => {
+      const m = parseMetadata({ parameters: text });
+      expect(m.source).toBe(source);
+      expect(m.raw.parameters).toBe(text);
+    },
+    T,
+  );
+
+  it(
+    'SwarmUI: 100,000 LoRAs and a megabyte prompt',
+    () => {
+      const j = {
+        sui_image_params: { prompt: '"'.repeat(MB), loras: Array.from({ length: 100_000 }, (_, i) => `l${i}`) },
+      };
+      const m = parseMetadata({ parameters: JSON.stringify(j) });
+      expect(m).toMatchObject({ source: 'swarmui', prompt: '"'.repeat(MAX_PROMPT_CHARS) });
+      expect(m.parameters.LoRAs).toHaveLength(MAX_PARAMETER_CHARS);
+      expect(note(m)).toBe(`${promptCut(MB)}; 1 parameter value(s) cut to ${MAX_PARAMETER_CHARS} characters (LoRAs)`);
+    },
+    T,
+  );
+});

@@ -142,7 +142,10 @@ describe('the reader table', () => {
     expect(READERS.map((r) => r.name)).toEqual([
       'Foundation Studio',
       'InvokeAI',
+      'NovelAI',
+      'SwarmUI',
       'ComfyUI',
+      'Fooocus',
       'AUTOMATIC1111',
       'InvokeAI 1.x/2.x',
     ]);
@@ -150,6 +153,17 @@ describe('the reader table', () => {
     const detected = (raw: Record<string, string>) => READERS.filter((r) => r.detect(raw)).map((r) => r.name);
     expect(detected({ parameters: 'x', Comment: 'y' })).toEqual(['AUTOMATIC1111']);
     expect(detected({ workflow: '{}', Dream: '"x"' })).toEqual(['ComfyUI', 'InvokeAI 1.x/2.x']);
+    expect(detected({ Software: 'NovelAI', Comment: '{}' })).toEqual(['NovelAI']);
+    expect(detected({ Title: 'AI generated image', Comment: '{}' })).toEqual(['NovelAI']);
+    expect(detected({ Title: 'AI generated image', Description: 'no Comment' })).toEqual([]);
+    expect(detected({ parameters: '{"sui_image_params": {}}' })).toEqual(['SwarmUI', 'AUTOMATIC1111']);
+    expect(detected({ parameters: ' {"full_prompt": []}' })).toEqual(['Fooocus', 'AUTOMATIC1111']);
+    expect(detected({ parameters: 'p\nSteps: 1', fooocus_scheme: 'a1111' })).toEqual(['Fooocus', 'AUTOMATIC1111']);
+    expect(detected({ parameters: 'p\nSteps: 1, Seed: 2, Version: Fooocus v2.5.5' })).toEqual([
+      'Fooocus',
+      'AUTOMATIC1111',
+    ]);
+    expect(detected({ parameters: '{"prompt": "an A1111 prompt that is JSON"}' })).toEqual(['AUTOMATIC1111']);
   });
 
   it('a reader that throws is passed over, said so, and the raw text is kept', () => {

@@ -193,6 +193,22 @@ describe('AUTOMATIC1111 parameters', () => {
     );
     expect(parseA1111(text)).toEqual(p);
   });
+
+  it('fills the parameter line to the 3 pairs A1111 needs, only when it has fewer', () => {
+    const fill = [
+      ['Size', '8x8'],
+      ['Seed', '9'],
+      ['bad name!', 'x'],
+      ['Made with', 'X'],
+      ['Exported by', 'Y'],
+    ] as const;
+    const p = { prompt: 'p\na: 1, b: 2, c: 3', negativePrompt: null, parameters: { Seed: '1' } };
+    const text = formatA1111(p, fill);
+    expect(text).toBe('p\na: 1, b: 2, c: 3\nSeed: 1, Size: 8x8, Made with: X');
+    expect(parseA1111(text)).toEqual({ ...p, parameters: { Seed: '1', Size: '8x8', 'Made with': 'X' } });
+    const full = { prompt: 'q', negativePrompt: null, parameters: { Steps: '1', Seed: '2', Size: '3x3' } };
+    expect(formatA1111(full, fill)).toBe(formatA1111(full));
+  });
 });
 
 describe('metadata recognition', () => {

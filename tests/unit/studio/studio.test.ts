@@ -30,6 +30,7 @@ import {
 } from '../../../src/main/studio/lock.js';
 import { readImageMetadata } from '../../../src/main/studio/metadata/index.js';
 import { readTextChunks } from '../../../src/main/studio/png-chunks.js';
+import { checkedClose } from './history-fixtures.js';
 import {
   A1111_SAMPLE,
   addTextChunks,
@@ -269,7 +270,7 @@ describe('gallery', () => {
     h.db.prepare('UPDATE images SET trashed_at = ? WHERE id = ?').run(Date.now() - 31 * 24 * 3600 * 1000, old.id);
     h.close();
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport.trashPurged).toBe(1);
+    expect((await s.checked).trashPurged).toBe(1);
     expect(existsSync(join(dir, 'trash', d1.undoToken))).toBe(false);
     expect(existsSync(join(dir, 'trash', d2.undoToken))).toBe(true);
     await expect(call(s, 'undoDelete', { undoToken: d1.undoToken })).rejects.toMatchObject({ name: 'NotFound' });
@@ -366,6 +367,8 @@ describe('settings, system info, asset paths', () => {
       dataDir: s.dataDir,
       preferredProvider: 'auto',
       theme: 'system',
+      thirdPartyMirrors: true,
+      exportNoteAndTags: false,
     });
     const seen = record(s, 'settingsChanged');
     const next = await call(s, 'updateSettings', { theme: 'dark' });
@@ -375,6 +378,8 @@ describe('settings, system info, asset paths', () => {
     expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8'))).toEqual({
       preferredProvider: 'auto',
       theme: 'dark',
+      thirdPartyMirrors: true,
+      exportNoteAndTags: false,
     });
     writeFileSync(join(dir, 'settings.json'), '{"theme":"neon","preferredProvider":"cuda"}');
     s = await openStudio({ dataDir: dir });
@@ -421,7 +426,7 @@ describe('settings, system info, asset paths', () => {
 describe('open-time repairs', () => {
   it('sweeps only when no other process has the data folder open; stale registrations are removed', async () => {
     const dir = newDir();
-    await (await openStudio({ dataDir: dir })).close();
+    await checkedClose(await openStudio({ dataDir: dir }));
     expect(readdirSync(join(dir, 'locks'))).toEqual([]); // our registration is removed on close
     const orphan = join(dir, 'assets', 'ee', `${'e'.repeat(64)}.png`);
     mkdirSync(join(dir, 'assets', 'ee'), { recursive: true });
@@ -429,23 +434,23 @@ describe('open-time repairs', () => {
     // A live process (our parent) has the folder open: no sweep.
     writeFileSync(join(dir, 'locks', `${process.ppid}.pid`), liveRecord(process.ppid));
     let s = await openStudio({ dataDir: dir });
-    expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
+    expect((await s.checked).sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
     expect(existsSync(orphan)).toBe(true);
     // A second open in this process does not sweep either (the first one may be importing).
     rmSync(join(dir, 'locks', `${process.ppid}.pid`));
     const second = await openStudio({ dataDir: dir });
-    expect(second.openReport.sweep).toEqual({ skipped: expect.stringContaining('this process') });
+    expect((await second.checked).sweep).toEqual({ skipped: expect.stringContaining('this process') });
     await second.close();
     await s.close();
     // A registration whose process is gone is stale: removed, and the sweep runs.
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     writeFileSync(join(dir, 'locks', `${dead}.pid`), `${dead}\n`);
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 1 });
+    expect(await s.checked).toMatchObject({ sweep: 'done', orphanFilesMoved: 1 });
     expect(readdirSync(join(dir, 'locks'))).toEqual([`${process.pid}.pid`]);
     await s.close();
     expect(existsSync(orphan)).toBe(false);
-    expect(existsSync(join(dir, s.openReport.orphansFolder!, 'assets', 'ee', `${'e'.repeat(64)}.png`))).toBe(true);
+    expect(existsSync(join(dir, (await s.checked).orphansFolder!, 'assets', 'ee', `${'e'.repeat(64)}.png`))).toBe(true);
   });
 
   it('does not sweep while another process holds the folder open, whichever opened first', async () => {
@@ -453,7 +458,7 @@ describe('open-time repairs', () => {
     // A short command opens first, the app (the child) second, the short command ends: the
     // next short command must still not sweep, as the app may be importing right then.
     const first = await openStudio({ dataDir: dir });
-    expect(first.openReport.sweep).toBe('done');
+    expect((await first.checked).sweep).toBe('done');
     const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'hold-child.ts'), dir], {
       cwd: join(__dirname, '../../..'),
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -476,7 +481,7 @@ describe('open-time repairs', () => {
       mkdirSync(join(dir, 'assets', 'dd'), { recursive: true });
       writeFileSync(inFlight, 'the other process is importing this');
       const s = await openStudio({ dataDir: dir });
-      expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${child.pid}`) });
+      expect((await s.checked).sweep).toEqual({ skipped: expect.stringContaining(`pid ${child.pid}`) });
       await s.close();
       expect(existsSync(inFlight)).toBe(true);
     } finally {
@@ -486,7 +491,7 @@ describe('open-time repairs', () => {
     }
     // Once it has closed, the next open sweeps.
     const s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 1 });
+    expect(await s.checked).toMatchObject({ sweep: 'done', orphanFilesMoved: 1 });
     await s.close();
   });
 
@@ -534,7 +539,7 @@ describe('open-time repairs', () => {
       // A process that is gone, or an earlier process that had our pid, left it.
       writeFileSync(lock, `${stale}\n`);
       const s = await openStudio({ dataDir: dir });
-      expect(s.openReport.sweep).toBe('done');
+      expect((await s.checked).sweep).toBe('done');
       await s.close();
       expect(readdirSync(join(dir, 'locks'))).toEqual([]);
     }
@@ -579,12 +584,12 @@ describe('open-time repairs', () => {
       const reg = join(dir, 'locks', `${process.ppid}.pid`);
       writeFileSync(reg, `${process.ppid} ${me}\n`);
       let s = await openStudio({ dataDir: dir });
-      expect(s.openReport.sweep).toBe('done');
+      expect((await s.checked).sweep).toBe('done');
       await s.close();
       expect(existsSync(reg)).toBe(false);
       writeFileSync(reg, liveRecord(process.ppid)); // and the real one is still respected
       s = await openStudio({ dataDir: dir });
-      expect(s.openReport.sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
+      expect((await s.checked).sweep).toEqual({ skipped: expect.stringContaining(`pid ${process.ppid}`) });
       await s.close();
       expect(existsSync(reg)).toBe(true);
     },
@@ -597,9 +602,9 @@ describe('open-time repairs', () => {
     symlinkSync(dir, link, 'dir');
     const own = join(dir, 'locks', `${process.pid}.pid`);
     const first = await openStudio({ dataDir: dir });
-    expect(first.openReport.sweep).toBe('done');
+    expect((await first.checked).sweep).toBe('done');
     const second = await openStudio({ dataDir: link });
-    expect(second.openReport.sweep).toEqual({ skipped: expect.stringContaining('this process') });
+    expect((await second.checked).sweep).toEqual({ skipped: expect.stringContaining('this process') });
     await second.close();
     expect(existsSync(own)).toBe(true); // the first open still has the folder open
     await first.close();
@@ -627,7 +632,7 @@ describe('open-time repairs', () => {
     rmSync(aThumb);
     rmSync(bFile);
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({
+    expect(await s.checked).toMatchObject({
       quickCheck: 'ok',
       tempFilesRemoved: 1,
       orphanFilesMoved: 1,
@@ -637,7 +642,7 @@ describe('open-time repairs', () => {
     });
     expect(existsSync(aThumb)).toBe(true);
     expect(readdirSync(join(dir, 'assets', 'ff'))).toEqual([]);
-    const moved = join(dir, s.openReport.orphansFolder!);
+    const moved = join(dir, (await s.checked).orphansFolder!);
     expect(readFileSync(join(moved, 'assets', 'ff', `${orphan}.png`), 'utf8')).toBe('orphan');
     expect(readFileSync(join(moved, 'thumbs', 'ff', `${orphan}.webp`), 'utf8')).toBe('orphan');
     // b is still listed (its row is kept); importing the same bytes again puts its file back.
@@ -649,7 +654,7 @@ describe('open-time repairs', () => {
     expect((await s.assetFile(b.sha256, 'file'))!.path).toBe(bFile);
     await s.close();
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport.missingFiles).toEqual([]);
+    expect((await s.checked).missingFiles).toEqual([]);
     await s.close();
   });
 
@@ -681,8 +686,8 @@ describe('open-time repairs', () => {
     renameSync(join(dir, 'assets'), join(dir, 'assets.away')); // a drive not mounted, a folder moved by hand
     let { s, ids: listed } = await listIds(dir);
     expect(listed.sort()).toEqual([...ids].sort());
-    expect(s.openReport.missingFiles.map((m) => m.imageIds[0]).sort()).toEqual([...ids].sort());
-    expect(s.openReport.orphanFilesMoved).toBe(0);
+    expect((await s.checked).missingFiles.map((m) => m.imageIds[0]).sort()).toEqual([...ids].sort());
+    expect((await s.checked).orphanFilesMoved).toBe(0);
     // The System page (and any API client) is told, in words.
     const problems = (await call(s, 'getSystemInfo', {})).dataFolderProblems;
     expect(problems).toHaveLength(1);
@@ -691,7 +696,7 @@ describe('open-time repairs', () => {
     renameSync(join(dir, 'assets.away'), join(dir, 'assets'));
     ({ s, ids: listed } = await listIds(dir));
     expect(listed.sort()).toEqual([...ids].sort());
-    expect(s.openReport).toMatchObject({ sweep: 'done', missingFiles: [], orphanFilesMoved: 0 });
+    expect(await s.checked).toMatchObject({ sweep: 'done', missingFiles: [], orphanFilesMoved: 0 });
     expect((await call(s, 'getSystemInfo', {})).dataFolderProblems).toEqual([]);
     for (const id of ids) expect((await call(s, 'exportItem', { id })).data.byteLength).toBeGreaterThan(0);
     await s.close();
@@ -706,10 +711,10 @@ describe('open-time repairs', () => {
     writeFileSync(join(dir, 'assets', shard), 'not a folder'); // readdir fails: ENOTDIR
     const before = filesIn(dir).filter((f) => !f.startsWith('locks'));
     const { s, ids: listed } = await listIds(dir);
-    expect(s.openReport.sweep).toEqual({
+    expect((await s.checked).sweep).toEqual({
       skipped: expect.stringMatching(/cannot read .*assets.*No file was moved and no gallery entry changed/),
     });
-    expect(s.openReport.missingFiles).toEqual([]);
+    expect((await s.checked).missingFiles).toEqual([]);
     expect(listed.sort()).toEqual([...ids].sort());
     await s.close();
     expect(filesIn(dir).filter((f) => !f.startsWith('locks') && !f.startsWith('history.db'))).toEqual(
@@ -736,9 +741,14 @@ describe('open-time repairs', () => {
 
     copyFileSync(backup, join(dir, 'history.db')); // the user restores yesterday's database
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ sweep: 'done', orphanFilesMoved: 1, orphanThumbsMoved: 1, missingFiles: [] });
-    expect(s.openReport.orphansFolder).toMatch(/^trash\/orphans-\d+$/);
-    const kept = join(dir, s.openReport.orphansFolder!, relative(dir, newerFile));
+    expect(await s.checked).toMatchObject({
+      sweep: 'done',
+      orphanFilesMoved: 1,
+      orphanThumbsMoved: 1,
+      missingFiles: [],
+    });
+    expect((await s.checked).orphansFolder).toMatch(/^trash\/orphans-\d+$/);
+    const kept = join(dir, (await s.checked).orphansFolder!, relative(dir, newerFile));
     expect(readFileSync(kept)).toEqual(newerBytes); // moved, not deleted
     expect(existsSync(newerFile)).toBe(false);
     expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([old.id]);
@@ -746,7 +756,7 @@ describe('open-time repairs', () => {
 
     copyFileSync(`${backup}.newer`, join(dir, 'history.db')); // ...and changes their mind
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ missingFiles: [], restoredFromTrash: 1 });
+    expect(await s.checked).toMatchObject({ missingFiles: [], restoredFromTrash: 1 });
     expect(readFileSync((await s.assetFile(newer.sha256, 'file'))!.path)).toEqual(newerBytes);
     expect(await s.assetFile(newer.sha256, 'thumb')).not.toBeNull();
     await s.close();
@@ -754,7 +764,7 @@ describe('open-time repairs', () => {
 
   it('empties orphan folders and unreferenced trash only once they are older than the trash keeps things', async () => {
     const dir = newDir();
-    await (await openStudio({ dataDir: dir })).close();
+    await checkedClose(await openStudio({ dataDir: dir }));
     const day = 24 * 3600 * 1000;
     const oldOrphans = `orphans-${Date.now() - 31 * day}`;
     const newOrphans = `orphans-${Date.now() - 1 * day}`;
@@ -764,7 +774,7 @@ describe('open-time repairs', () => {
       mkdirSync(join(dir, 'trash', f, 'assets', 'aa'), { recursive: true });
       writeFileSync(join(dir, 'trash', f, 'assets', 'aa', `${'a'.repeat(64)}.png`), 'x');
     }
-    await (await openStudio({ dataDir: dir })).close();
+    await checkedClose(await openStudio({ dataDir: dir }));
     expect(readdirSync(join(dir, 'trash')).sort()).toEqual([newOrphans, newToken].sort());
   });
 
@@ -788,7 +798,7 @@ describe('open-time repairs', () => {
     copyFileSync(backup, join(dir, 'history.db')); // the user restores the database from before the delete
 
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ sweep: 'done', restoredFromTrash: 1, missingFiles: [] });
+    expect(await s.checked).toMatchObject({ sweep: 'done', restoredFromTrash: 1, missingFiles: [] });
     expect(readFileSync((await s.assetFile(a.sha256, 'file'))!.path)).toEqual(aBytes);
     expect(await s.assetFile(a.sha256, 'thumb')).not.toBeNull();
     expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([a.id]);
@@ -799,7 +809,7 @@ describe('open-time repairs', () => {
   it('takes the only file of a live image back from an old orphans folder before emptying it (a newer history.db put back)', async () => {
     const day = 24 * 3600 * 1000;
     const dir = newDir();
-    await (await openStudio({ dataDir: dir })).close();
+    await checkedClose(await openStudio({ dataDir: dir }));
     const backup = join(dir, '..', `${relative(root, dir)}-backup.db`);
     copyFileSync(join(dir, 'history.db'), backup);
     let s = await openStudio({ dataDir: dir });
@@ -810,8 +820,8 @@ describe('open-time repairs', () => {
     copyFileSync(join(dir, 'history.db'), `${backup}.newer`);
     copyFileSync(backup, join(dir, 'history.db')); // an older database: A's files go to trash/orphans-*
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ orphanFilesMoved: 1, orphanThumbsMoved: 1 });
-    const orphans = s.openReport.orphansFolder!.split('/')[1]!;
+    expect(await s.checked).toMatchObject({ orphanFilesMoved: 1, orphanThumbsMoved: 1 });
+    const orphans = (await s.checked).orphansFolder!.split('/')[1]!;
     await s.close();
     // ...long ago; only now is the newer database put back.
     const oldOrphans = `orphans-${Date.now() - 35 * day}`;
@@ -819,7 +829,7 @@ describe('open-time repairs', () => {
     copyFileSync(`${backup}.newer`, join(dir, 'history.db'));
 
     s = await openStudio({ dataDir: dir });
-    expect(s.openReport).toMatchObject({ sweep: 'done', restoredFromTrash: 1, missingFiles: [], thumbsRebuilt: 0 });
+    expect(await s.checked).toMatchObject({ sweep: 'done', restoredFromTrash: 1, missingFiles: [], thumbsRebuilt: 0 });
     expect(readFileSync((await s.assetFile(a.sha256, 'file'))!.path)).toEqual(aBytes);
     expect(await s.assetFile(a.sha256, 'thumb')).not.toBeNull();
     await s.close();

@@ -10,7 +10,7 @@ import { type galleryCalls, StudioError, type Handlers, type ImportReport } from
 import { newTrashToken, TRASH_TOKEN_RE } from '../assets.js';
 import type { StudioContext } from '../context.js';
 import { exportItem } from '../gallery-export.js';
-import { baseName, importOne } from '../gallery-import.js';
+import { baseName, importBatch, importRate } from '../gallery-import.js';
 import { card, cardOf, liveImage, metadataOf, notFound } from '../gallery-rows.js';
 import type { AssetRow } from '../history.js';
 
@@ -32,8 +32,22 @@ export function galleryHandlers(ctx: StudioContext): Handlers<typeof galleryCall
   return {
     async galleryQuery(q) {
       ctx.live();
-      const { total, rows } = history.query(q);
-      return { total, offset: q.offset, items: rows.map(card) };
+      const key = (c: string | undefined) => (c === undefined ? undefined : Number(c));
+      const page = history.query({ ...q, after: key(q.after), before: key(q.before) });
+      return {
+        total: page.total,
+        totalExact: page.totalExact,
+        offset: page.offset,
+        items: page.rows.map(card),
+        next: page.rows.length > 0 ? String(page.rows.at(-1)!.sortKey) : null,
+        prev: page.rows.length > 0 ? String(page.rows[0]!.sortKey) : null,
+      };
+    },
+
+    async galleryCount(filter) {
+      ctx.live();
+      // A text search's count reads every match: the history worker does it, off this thread.
+      return { total: filter.text ? await ctx.reader.count(filter) : history.countExact(filter) };
     },
 
     async getItem({ id }) {
@@ -111,25 +125,21 @@ export function galleryHandlers(ctx: StudioContext): Handlers<typeof galleryCall
       ctx.live();
       const out: ImportReport = { imported: [], duplicates: [], failed: [] };
       let done = 0;
-      for (const f of batch) {
+      const start = Date.now();
+      await importBatch(ctx, batch, (r, f) => {
         const name = baseName(f.name);
-        try {
-          const r = await mutex.run(() => importOne(ctx, f.name, f.data));
-          if (r.duplicate) out.duplicates.push({ name, item: r.item });
-          else out.imported.push(r.item);
-        } catch (e) {
-          const msg = e instanceof StudioError ? e.message : `${name}: ${(e as Error).message ?? String(e)}`;
-          out.failed.push({ name, error: msg });
-        }
-        emit('importProgress', { done: ++done, total: batch.length, name });
-      }
+        if (!r.ok) out.failed.push({ name, error: r.error });
+        else if (r.duplicate) out.duplicates.push({ name, item: r.item });
+        else out.imported.push(r.item);
+        emit('importProgress', { done: ++done, total: batch.length, name, ...importRate(start, done, batch.length) });
+      });
       if (out.imported.length > 0) emit('galleryChanged', { reason: 'import', ids: out.imported.map((i) => i.id) });
       return out;
     },
 
-    async exportItem({ id }) {
+    async exportItem({ id, noteAndTags }) {
       ctx.live();
-      return exportItem(ctx, id);
+      return exportItem(ctx, id, { noteAndTags });
     },
   };
 }

@@ -30,6 +30,7 @@ export function systemHandlers(ctx: StudioContext): Handlers<typeof systemCalls>
         dataDir: ctx.dataDir,
         freeDiskBytes,
         dataFolderProblems: openReportProblems(ctx.report),
+        dataFolderChecking: ctx.checking(),
         // In the GPU device's worker: never beside its WebGPU sessions, never on this thread.
         providers: probe ? await ctx.compute.runners.for('gpu').probeProviders() : [],
       };

@@ -130,13 +130,19 @@ function quoteA1111(v: string): string {
   return /[,\n:"]/.test(v) ? JSON.stringify(v) : v;
 }
 
-/** "prompt\nNegative prompt: ...\nSteps: 20, Sampler: ..., Seed: ..." as A1111 writes it. */
-export function formatA1111(p: A1111Params): string {
+/**
+ * "prompt\nNegative prompt: ...\nSteps: 20, Sampler: ..., Seed: ..." as A1111 writes it.
+ * A1111 reads the last line as parameters only when it holds 3 or more (else it is prompt text,
+ * and so would be a prompt's own last line of `a: b, c: d, e: f`): the `fill` pairs not already
+ * there are added, in order, until the line has 3.
+ */
+export function formatA1111(p: A1111Params, fill: readonly (readonly [string, string])[] = []): string {
   const lines = [p.prompt];
   if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
-  const params = Object.entries(p.parameters)
-    .filter(([k, v]) => /^\w[\w \-/]+$/.test(k) && v !== '')
-    .map(([k, v]) => `${k}: ${quoteA1111(v)}`);
+  const usable = ([k, v]: readonly [string, string]) => /^\w[\w \-/]+$/.test(k) && v !== '';
+  const entries = Object.entries(p.parameters).filter(usable);
+  for (const f of fill) if (entries.length < 3 && usable(f) && !Object.hasOwn(p.parameters, f[0])) entries.push([...f]);
+  const params = entries.map(([k, v]) => `${k}: ${quoteA1111(v)}`);
   if (params.length > 0) lines.push(params.join(', '));
   return lines.join('\n');
 }

@@ -9,7 +9,7 @@
 //
 // Public API: RawText, Parsed, MetadataReader, MAX_PROMPT_CHARS, MAX_PARAMETERS,
 // MAX_PARAMETER_CHARS, MAX_PARAMETER_NAME_CHARS, NOTE_KEY, boundFields, cut, collector, has, isObj,
-// str, tryJson, isSpace.
+// str, nonEmpty, tryJson, isSpace, firstNonSpace.
 import type { ImageMetadata } from '../../../shared/api.js';
 
 /** Keyword -> text, as found in the file (see textChunkMap). */
@@ -100,6 +100,11 @@ type Json = unknown;
 export const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 export const str = (v: Json): string | null =>
   typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+/** str, with the empty string as null. */
+export const nonEmpty = (v: Json): string | null => {
+  const s = str(v);
+  return s === '' ? null : s;
+};
 /** A parameters record and its `put`, which keeps non-empty scalar values only (as text). */
 export function collector(): [Record<string, string>, (k: string, v: Json) => void] {
   const parameters: Record<string, string> = {};
@@ -137,4 +142,11 @@ export function isSpace(c: number): boolean {
     c === 0x3000 ||
     c === 0xfeff
   );
+}
+
+/** The first character of `s` that is not `\s` ('' for none): how a JSON text is told from others. */
+export function firstNonSpace(s: string): string {
+  let i = 0;
+  while (i < s.length && isSpace(s.charCodeAt(i))) i++;
+  return s.charAt(i);
 }

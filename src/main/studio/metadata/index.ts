@@ -10,14 +10,20 @@ import { isPng, MAX_TEXT_CHUNKS, MAX_TEXT_TOTAL, readTextChunksLimited, type Tex
 import { a1111Reader } from './a1111.js';
 import { boundFields, type MetadataReader, type Parsed } from './common.js';
 import { comfyuiReader } from './comfyui.js';
+import { fooocusReader } from './fooocus.js';
 import { invokeaiLegacyReader, invokeaiReader } from './invokeai.js';
+import { novelaiReader } from './novelai.js';
 import { oursReader } from './ours.js';
+import { swarmuiReader } from './swarmui.js';
 
 /** The readers, in the order they are tried: the first whose detect and parse both succeed wins. */
 export const READERS: readonly MetadataReader[] = [
   oursReader, // foundation-studio: what was shown here wins over what it travels with
   invokeaiReader, // invokeai_metadata (InvokeAI 3.x+)
+  novelaiReader, // Software "NovelAI": Description (prompt) and Comment (JSON settings)
+  swarmuiReader, // parameters holding {"sui_image_params": ...}
   comfyuiReader, // prompt (API graph), else workflow (UI graph)
+  fooocusReader, // parameters as JSON (fooocus scheme) or A1111 text, beside fooocus_scheme
   a1111Reader, // parameters
   invokeaiLegacyReader, // sd-metadata, else Dream (InvokeAI 1.x/2.x)
 ];

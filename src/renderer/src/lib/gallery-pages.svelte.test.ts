@@ -26,13 +26,21 @@ function fakeBackend(total: number) {
   let title = (i: number) => `item ${i}`;
   const fetch = (q: GalleryQuery): Promise<GalleryPage> => {
     calls.push(q);
-    const offset = q.offset ?? 0;
-    const n = Math.max(0, Math.min(q.limit ?? 100, backend.total - offset));
+    // Cursors are item indices here: the page after one starts past it, the page before one ends at it.
+    const limit = q.limit ?? 100;
+    const offset =
+      q.after !== undefined ? Number(q.after) + 1 : q.before !== undefined ? Number(q.before) - limit : (q.offset ?? 0);
+    const n = Math.max(0, Math.min(limit, backend.total - offset));
     const items = Array.from({ length: n }, (_, k) => item(offset + k, title(offset + k)));
-    return new Promise((ok) => pending.push(() => ok({ total: backend.total, offset, items })));
+    const cursors = { next: n ? String(offset + n - 1) : null, prev: n ? String(offset) : null };
+    const exact = backend.total <= backend.cap;
+    const total = exact ? backend.total : backend.cap;
+    return new Promise((ok) => pending.push(() => ok({ total, totalExact: exact, offset, items, ...cursors })));
   };
   const backend = {
     total,
+    /** Past this many, a page says "at least" (as a large text search does). */
+    cap: Infinity,
     calls,
     fetch,
     setTitles: (f: (i: number) => string) => (title = f),
@@ -151,5 +159,34 @@ describe.skipIf(!runesCompiled)('GalleryPages (skipped unless vitest compiles Sv
     pages.patch({ ...item(4), favourite: true });
     expect(pages.item(4)?.favourite).toBe(true);
     expect(pages.item(5)?.favourite).toBe(false);
+  });
+
+  it('fetches a neighbour of a loaded page by cursor, a jump by position, and counts "at least" exactly once', async () => {
+    const be = fakeBackend(50_000);
+    be.cap = 10_000;
+    const counts: unknown[] = [];
+    const pages = new GalleryPages(be.fetch, async (f) => {
+      counts.push(f);
+      return { total: be.total };
+    });
+    pages.setFilter({ text: 'cat' });
+    pages.ensure(0, 1);
+    await be.flush();
+    expect(pages.total).toBe(50_000); // the lower bound, then the exact count
+    expect(pages.totalExact).toBe(true);
+    expect(counts).toEqual([{ text: 'cat' }]);
+    pages.ensure(100, 150); // page 1, next to page 0: a seek from its last item
+    await be.flush();
+    expect(be.calls.at(-1)).toMatchObject({ after: '99', offset: 100 });
+    expect(pages.item(120)?.title).toBe('item 120');
+    pages.ensure(30_000, 30_050); // a jump: by position
+    await be.flush();
+    expect(be.calls.at(-1)).toMatchObject({ offset: 30_000 });
+    expect(be.calls.at(-1)!.after).toBeUndefined();
+    pages.ensure(29_900, 29_950); // the page before a loaded one: a seek back from its first item
+    await be.flush();
+    expect(be.calls.at(-1)).toMatchObject({ before: '30000' });
+    expect(pages.item(29_950)?.title).toBe('item 29950');
+    expect(counts).toHaveLength(1);
   });
 });

@@ -6,7 +6,14 @@ import { describeError } from './errors.js';
 import { getStudio } from './studio-client.js';
 import { showToast } from './toasts.svelte.js';
 
-export const importState = $state({ running: false, done: 0, total: 0, current: '' });
+export const importState = $state({
+  running: false,
+  done: 0,
+  total: 0,
+  current: '',
+  rate: 0,
+  etaMs: null as number | null,
+});
 
 const batchFiles = 16;
 const batchBytes = 8 * 1024 * 1024;
@@ -38,22 +45,28 @@ export async function importFiles(files: File[]): Promise<ImportReport | null> {
   }
   const studio = getStudio();
   const total: ImportReport = { imported: [], duplicates: [], failed: [] };
-  Object.assign(importState, { running: true, done: 0, total: files.length, current: '' });
+  Object.assign(importState, { running: true, done: 0, total: files.length, current: '', rate: 0, etaMs: null });
+  const started = Date.now();
   let batchStart = 0;
   const stop = studio.onImportProgress((p) => {
     importState.done = Math.min(importState.total, batchStart + p.done);
+    // Over the whole import, not the batch: images a second, and the time left at that rate.
+    const secs = (Date.now() - started) / 1000;
+    importState.rate = secs > 0 ? importState.done / secs : 0;
+    importState.etaMs =
+      importState.rate > 0 ? ((importState.total - importState.done) / importState.rate) * 1000 : null;
     importState.current = p.name;
   });
   try {
     for (const batch of batches(files)) {
-      const send: { name: string; data: Uint8Array<ArrayBuffer> }[] = [];
+      const send: { name: string; data: Uint8Array<ArrayBuffer>; modifiedAt: number }[] = [];
       for (const f of batch) {
         if (f.size > maxFileBytes) {
           total.failed.push({ name: f.name, error: `larger than ${maxFileBytes / 1024 / 1024} MB` });
           continue;
         }
         try {
-          send.push({ name: f.name, data: new Uint8Array(await f.arrayBuffer()) });
+          send.push({ name: f.name, data: new Uint8Array(await f.arrayBuffer()), modifiedAt: f.lastModified });
         } catch (e) {
           total.failed.push({ name: f.name, error: `could not be read (${(e as Error).message})` });
         }

@@ -21,6 +21,7 @@ import type { EmbedResult } from '../engine/nets/clip-run.js';
 import type { ProviderChoice } from '../engine/runtime/providers.js';
 import { readClipConfig } from '../engine/nets/clip-load.js';
 import type { VqganLog } from '../engine/nets/vqgan-run.js';
+import type { GenerateStream } from '../engine/vqclip/index.js';
 import { runTask, type TaskArgs, type TaskName, type TaskResult } from '../engine/task-client.js';
 import { deviceFor, type RunnerSet } from '../engine/runtime/runner.js';
 import { clipPixelBatch } from './images-clip.js';
@@ -195,9 +196,11 @@ export class StudioCompute {
    * A VQGAN+CLIP generation run in the compute worker (engine/vqclip): steps, frames and snapshots arrive
    * at onStream; a cancel stops it after the current step (it resolves with stopped: true).
    */
-  generate<R, S>(args: unknown, o: { signal?: AbortSignal; onStream: (m: S) => void }): Promise<R> {
-    const provider = (args as { provider?: Provider }).provider;
-    return this.runners.for(deviceFor(provider ?? 'auto')).task<R, S>('vqclip.generate', args, o);
+  generate(
+    args: TaskArgs<'vqclip.generate'>,
+    o: { signal?: AbortSignal; onStream: (m: GenerateStream) => void },
+  ): Promise<TaskResult<'vqclip.generate'>> {
+    return runTask(this.runners.for(deviceFor(args.provider ?? 'auto')), 'vqclip.generate', args, o);
   }
 
   /** Every gradient rule against finite differences on a provider (`fstudio doctor --gradcheck`). */

@@ -44,34 +44,30 @@ async function generate(a: Args, ctx: TaskContext) {
   let step = resumed?.step ?? a.from?.step ?? 0;
   let tokens = resumed?.tokens ?? a.from?.tokens ?? tokensAt(s.seed, 0, gw * gh);
   const crash = /crash at (\d+)/.exec(s.prompts);
-  const frame = () => ({ type: 'frame', step, width: s.width, height: s.height, rgb: picture(tokens, gw, gh) });
+  const first = step;
+  const picture$ = () => picture(tokens, gw, gh);
   ctx.emit({ type: 'status', message: 'warming up' });
-  ctx.emit(frame()); // the starting picture
-  while (step < s.steps) {
+  // As the real task: step k is the state after k updates; a run reports steps first ... steps.
+  for (;;) {
+    ctx.emit({ type: 'step', step, loss: 1 / (step + 1), losses: [1 / (step + 1)], ms: 5, phrase: 0 });
+    ctx.emit({ type: 'frame', step, width: s.width, height: s.height, rgb: picture$() });
+    if (step > first && (step % a.snapshotEvery === 0 || step === s.steps))
+      ctx.emit({ type: 'snapshot', step, tokens: tokens.slice() });
+    if (step >= s.steps) break;
+    await ctx.checkpoint().catch(() => undefined);
     if (ctx.signal.aborted) {
-      if (a.keepKey) kept.set(a.keepKey, { step, tokens });
-      return {
-        step,
-        stopped: true,
-        tokens,
-        width: s.width,
-        height: s.height,
-        rgb: picture(tokens, gw, gh),
-        prompts: [],
-      };
+      // As the real task: the state after this step's update is kept, so a resume goes on at the next step.
+      if (a.keepKey) kept.set(a.keepKey, { step: step + 1, tokens: tokensAt(s.seed, step + 1, gw * gh) });
+      return { step, stopped: true, tokens, width: s.width, height: s.height, rgb: picture$(), prompts: [] };
     }
     step++;
     if (crash && step === Number(crash[1])) process.exit(3);
     if (s.prompts.includes('slow')) await new Promise((r) => setTimeout(r, 40));
     tokens = tokensAt(s.seed, step, gw * gh);
-    ctx.emit({ type: 'step', step, loss: 1 / step, losses: [1 / step], ms: 5 });
-    ctx.emit(frame());
-    if (step % a.snapshotEvery === 0 || step === s.steps) ctx.emit({ type: 'snapshot', step, tokens: tokens.slice() });
-    await ctx.checkpoint().catch(() => undefined);
   }
   if (a.keepKey) kept.delete(a.keepKey);
   const prompts = [{ text: s.prompts, weight: 1, stop: -Infinity, kind: 'text' }];
-  return { step, stopped: false, tokens, width: s.width, height: s.height, rgb: picture(tokens, gw, gh), prompts };
+  return { step, stopped: false, tokens, width: s.width, height: s.height, rgb: picture$(), prompts };
 }
 
 serveDevice(parentPort!, { ...tasks, 'vqclip.generate': generate }, (workerData as { epoch: number }).epoch);

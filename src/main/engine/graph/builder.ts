@@ -13,18 +13,22 @@
 //                     conv(x, w, bias?, ConvOptions), convTranspose(x, w, bias?, ConvTransposeOptions)
 //   normalisation     softmax(x, axis=-1), layerNorm(x, scale, bias?, {axis=-1, epsilon=1e-5}) (LayerNormalization op),
 //                     groupNorm(x, groups, scale, bias, epsilon=1e-5) (decomposed: Reshape + ReduceMean ..., never
-//                     the GroupNormalization op, which ORT's WebGPU provider lacks)
+//                     the GroupNormalization op, which ORT's WebGPU provider lacks; a fused op for grad.ts),
+//                     groupNormSilu(...) (silu(groupNorm(...)) as one fused op that keeps less for its gradient)
 //   reductions        reduceSum(x, axes?, keepdims=false), reduceMean(x, axes?, keepdims=false), reduceMax(...),
-//                     sum(x), mean(x) (to a scalar), sumTo(t, shape) (undo a broadcast),
+//                     reduceSumSquare(...), sum(x), mean(x) (to a scalar), sumTo(t, shape) (undo a broadcast),
+//                     sumToward(t, shape) (the same, leaving axes where t is 1 broadcast),
 //                     argMax/argMin(x, axis, keepdims=true) (int64, no gradient)
 //   shape             reshape(x, shape) (-1 allowed, resolved statically), transpose(x, perm?), concat(xs, axis),
 //                     slice(x, starts, ends, axes?, steps?), gather(x, indices, axis=0), pad(x, pads, {mode, value}),
 //                     expand(x, shape), squeeze(x, axes), unsqueeze(x, axes), upsample(x, scales) (Resize nearest,
 //                     integer scales), scatterElementsAdd(data, indices, updates, axis)
-//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, l2Normalize(x, axis, eps), split(x, sizes, axis),
+//   composites        linear(x, w[out,in], bias?), gelu, quickGelu, silu, clampWithGrad(x, lo, hi) (the last three fused
+//                     ops: one closed-form rule each), l2Normalize(x, axis, eps), split(x, sizes, axis),
 //                     adaptiveAvgPool2d(x, [oh, ow]), resizeBilinear(x, [oh, ow]) (PyTorch semantics, as MatMuls),
 //                     resampleSeparable(x, rows[oh][H], cols[ow][W]) (any separable filter as two MatMuls)
-//   gradient markers  stopGradient(x), straightThrough(forward, backward) (forward value, backward gradient path)
+//   gradient markers  stopGradient(x), straightThrough(forward, backward) (forward value, backward gradient path),
+//                     fused(op, out, inputs, saved?, attrs?) (a composite differentiated by RULES[op] as one op)
 //   escape hatch      node(opType, inputs, outputSpecs, attrs) (any op; grad() fails naming it if it has no rule)
 //   helpers           constValues(t) (numbers of an initializer), broadcastShapes(...shapes), sliceRange(...)
 //
@@ -336,10 +340,19 @@ export class Builder {
 
   // ---------- composites (no rules of their own: their parts have them) ----------
 
-  /** x @ w^T + bias, with PyTorch's Linear layout w [out, in], so checkpoint weights load by name. */
+  /**
+   * x @ w^T + bias, with PyTorch's Linear layout w [out, in], so checkpoint weights load by name. One Gemm
+   * (transB) over x flattened to 2-D: w is read as it is, and the gradient's Gemm reads the same w, so a graph
+   * with both holds one copy of it (a MatMul would need w^T, folded into a second copy).
+   */
   linear(x: Tensor, w: Tensor, bias?: Tensor | null): Tensor {
-    const y = this.matmul(x, this.transpose(w));
-    return bias ? this.add(y, bias) : y;
+    if (x.rank < 1 || w.rank !== 2 || x.shape[x.rank - 1] !== w.shape[1]) {
+      throw new Error(`linear: x ${shp(x)} and w ${shp(w)} (PyTorch layout [out, in]) do not match`);
+    }
+    const [out, inner] = w.shape as [number, number];
+    const x2 = this.reshape(x, [x.size / inner, inner]);
+    const y = this.gemm(x2, w, bias ?? null, { transB: true });
+    return this.reshape(y, [...x.shape.slice(0, -1), out]);
   }
 
   /** GELU, exact (erf) form: x/2 (1 + erf(x / sqrt 2)). */
@@ -347,14 +360,56 @@ export class Builder {
     return this.mul(this.mul(x, 0.5), this.add(this.erf(this.mul(x, Math.SQRT1_2)), 1));
   }
 
-  /** CLIP's QuickGELU: x sigmoid(1.702 x). */
+  /**
+   * CLIP's QuickGELU: x sigmoid(1.702 x). A fused op: grad-rules.ts QuickGelu forms its derivative from the
+   * saved sigmoid and the output in one closed form (dx = dy (s + 1.702 (y - y s))).
+   */
   quickGelu(x: Tensor): Tensor {
-    return this.mul(x, this.sigmoid(this.mul(x, 1.702)));
+    const s = this.sigmoid(this.mul(x, 1.702));
+    return this.fused('QuickGelu', 'Mul', [x, s], [x], [s]);
   }
 
-  /** SiLU / swish: x sigmoid(x). */
+  /** SiLU / swish: x sigmoid(x); a fused op like quickGelu (dx = dy (s + y - y s)). */
   silu(x: Tensor): Tensor {
-    return this.mul(x, this.sigmoid(x));
+    const s = this.sigmoid(x);
+    return this.fused('SiLU', 'Mul', [x, s], [x], [s]);
+  }
+
+  /**
+   * clamp(x, lo, hi) whose gradient still flows where it points back into the range (Crowson's
+   * clamp_with_grad: dx = dy where dy (x - clamp(x)) >= 0): the clamped image of VQGAN+CLIP keeps pulling
+   * saturated pixels back. A fused op on a Clip node.
+   */
+  clampWithGrad(x: Tensor, lo: number, hi: number): Tensor {
+    if (!isFloat(x.dtype)) throw new Error(`clampWithGrad: needs a float tensor, got ${x}`);
+    const bounds = [this.scalar(lo, x.dtype), this.scalar(hi, x.dtype)];
+    return this.fused('ClampWithGrad', 'Clip', [x, ...bounds], [x], [], { min: lo, max: hi });
+  }
+
+  /**
+   * Appends `opType(nodeInputs)` (same shape and dtype as nodeInputs[0] broadcast with the rest) as the output
+   * of a composite that grad.ts differentiates as one op with RULES[op], from `inputs` (the composite's own
+   * inputs) to this output, reusing the forward tensors `saved`. The composite's other nodes are ordinary.
+   */
+  fused(
+    op: string,
+    opType: string,
+    nodeInputs: readonly Tensor[],
+    inputs: readonly Tensor[],
+    saved: readonly Tensor[] = [],
+    attrs: Record<string, number> = {},
+    outShape?: readonly number[],
+    nodeAttrs: Record<string, Attr> = {},
+  ): Tensor {
+    const first = nodeInputs[0]!;
+    const shape = outShape ?? broadcastShapes(...nodeInputs.filter((t) => isFloat(t.dtype)).map((t) => t.shape));
+    return this.node(opType, nodeInputs, [{ name: op.toLowerCase(), dtype: first.dtype, shape }], nodeAttrs, {
+      kind: 'fused',
+      op,
+      inputs,
+      saved,
+      attrs,
+    })[0]!;
   }
 
   /** x / max(|x|, eps) along axis (torch.nn.functional.normalize). */
@@ -624,22 +679,60 @@ export class Builder {
     return outs[0]!;
   }
 
-  /** GroupNorm over [N, C, ...]: decomposed into Reshape + ReduceMean + elementwise ops. */
+  /**
+   * GroupNorm over [N, C, ...] (PyTorch's, biased variance): decomposed into Reshape + ReduceMean + elementwise
+   * ops (two-pass statistics: mean, then the mean square of x - mean), never the GroupNormalization op, which
+   * ORT's WebGPU provider lacks. A fused op: grad-rules.ts GroupNorm differentiates it in closed form from the
+   * saved x - mean and 1/std, with a few passes over the full tensor instead of one per op of the forward pass.
+   */
   groupNorm(x: Tensor, groups: number, scale: Tensor, bias: Tensor, epsilon = 1e-5): Tensor {
+    const g = this.groupNormParts(x, groups, scale, bias, epsilon);
+    return this.fused(
+      'GroupNorm',
+      'Reshape',
+      [g.y4, this.ints(x.shape)],
+      [x, scale, bias],
+      [g.xc, g.inv],
+      {
+        groups,
+        epsilon,
+      },
+      x.shape,
+    );
+  }
+
+  /**
+   * silu(groupNorm(x)), the VQGAN's norm -> swish, as one fused op whose backward pass keeps only what the
+   * GroupNorm keeps (x - mean and 1/std) and recomputes the normalised values and their sigmoid from them
+   * (grad-rules.ts GroupNormSiLU): one full-size tensor kept per use instead of three.
+   */
+  groupNormSilu(x: Tensor, groups: number, scale: Tensor, bias: Tensor, epsilon = 1e-5): Tensor {
+    const g = this.groupNormParts(x, groups, scale, bias, epsilon);
+    const y = this.reshape(g.y4, x.shape);
+    return this.fused('GroupNormSiLU', 'Mul', [y, this.sigmoid(y)], [x, scale, bias], [g.xc, g.inv], {
+      groups,
+      epsilon,
+    });
+  }
+
+  private groupNormParts(x: Tensor, groups: number, scale: Tensor, bias: Tensor, epsilon: number) {
     if (x.rank < 2) throw new Error(`GroupNorm: x must be [N, C, ...], got ${x}`);
     const [N, C] = x.shape as [number, number];
     if (C % groups !== 0) throw new Error(`GroupNorm: ${C} channels do not split into ${groups} groups`);
     if (scale.shape.join() !== `${C}` || bias.shape.join() !== `${C}`) {
       throw new Error(`GroupNorm: scale ${shp(scale)} and bias ${shp(bias)} must be [${C}]`);
     }
-    const xg = this.reshape(x, [N, groups, -1]); // (N, G, C/G * spatial)
+    const Cg = C / groups;
+    const HW = x.size / (N * C);
+    const xg = this.reshape(x, [N, groups, Cg * HW]); // (N, G, C/G * spatial)
     const mu = this.reduceMean(xg, [2], true);
     const xc = this.sub(xg, mu);
-    const v = this.reduceMean(this.mul(xc, xc), [2], true);
-    const inv = this.reciprocal(this.sqrt(this.add(v, epsilon)));
-    const y = this.reshape(this.mul(xc, inv), x.shape);
-    const cshape = [C, ...x.shape.slice(2).map(() => 1)];
-    return this.add(this.mul(y, this.reshape(scale, cshape)), this.reshape(bias, cshape));
+    const v = this.div(this.reduceSumSquare(xc, [2], true), Cg * HW);
+    const inv = this.reciprocal(this.sqrt(this.add(v, epsilon))); // (N, G, 1)
+    // y = xc * (inv * scale) + bias, in (N, G, C/G, spatial) with per-(n, channel) factors.
+    const a = this.mul(this.reshape(inv, [N, groups, 1, 1]), this.reshape(scale, [1, groups, Cg, 1]));
+    const y4 = this.add(this.mul(this.reshape(xc, [N, groups, Cg, HW]), a), this.reshape(bias, [1, groups, Cg, 1]));
+    return { xc, inv, y4 };
   }
 
   // ---------- reductions ----------
@@ -673,6 +766,13 @@ export class Builder {
     return this.one('ReduceMax', [x], x.dtype, out, { axes: ints(sorted), keepdims: i(keepdims ? 1 : 0) });
   }
 
+  /** Sum of squares over axes (all when omitted); ReduceSumSquare's axes are an attribute up to opset 17. */
+  reduceSumSquare(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+    const { sorted, out } = this.reduceAxes('ReduceSumSquare', x, axes, keepdims);
+    if (sorted.length === 0) return this.mul(x, x);
+    return this.one('ReduceSumSquare', [x], x.dtype, out, { axes: ints(sorted), keepdims: i(keepdims ? 1 : 0) });
+  }
+
   sum(x: Tensor): Tensor {
     return x.rank === 0 ? x : this.reduceSum(x);
   }
@@ -695,6 +795,33 @@ export class Builder {
       }
     }
     return this.reshape(this.reduceSum(t, axes, true), shape);
+  }
+
+  /**
+   * sumTo that leaves t broadcast where it is smaller: sums the leading axes and the axes where `shape` has 1
+   * and t more; axes where t has 1 and `shape` more stay 1 (t is constant along them). The result has the
+   * rank of `shape` and broadcasts to it.
+   */
+  sumToward(t: Tensor, shape: readonly number[]): Tensor {
+    if (t.shape.join() === shape.join()) return t;
+    const lead = Math.max(0, t.rank - shape.length);
+    const axes: number[] = [];
+    const kept: number[] = [];
+    for (let k = 0; k < t.rank; k++) {
+      const s = k - (t.rank - shape.length);
+      if (k < lead) {
+        axes.push(k);
+        continue;
+      }
+      const want = s >= 0 ? shape[s]! : 1;
+      if (t.shape[k] === want || t.shape[k] === 1) kept.push(t.shape[k]!);
+      else if (want === 1) {
+        axes.push(k);
+        kept.push(1);
+      } else throw new Error(`cannot sum ${t} toward [${shape.join(', ')}]: not a broadcast of it`);
+    }
+    const target = [...new Array<number>(Math.max(0, shape.length - kept.length)).fill(1), ...kept];
+    return this.reshape(this.reduceSum(t, axes, true), target);
   }
 
   mean(x: Tensor): Tensor {

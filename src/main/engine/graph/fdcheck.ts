@@ -128,7 +128,11 @@ export async function checkGradient(spec: GradCheckSpec): Promise<GradCheckResul
   const outputs: Record<string, Tensor> = { loss: loss! };
   wrt.forEach((k, j) => (outputs[`grad_x${k}`] = grads[j]!));
   const forwardEnd = loss!.producer?.index ?? -1;
-  for (const n of b.graph.nodes) if (n.index <= forwardEnd) opsChecked.add(n.opType);
+  for (const n of b.graph.nodes) {
+    if (n.index > forwardEnd) continue;
+    opsChecked.add(n.opType);
+    if (n.marker?.kind === 'fused') opsChecked.add(n.marker.op);
+  }
   const full = await session(emitModel(b.graph, { outputs }), spec.provider);
   const fwd = await session(emitModel(b.graph, { outputs: { loss: loss! } }), spec.provider);
   let runs = 0;

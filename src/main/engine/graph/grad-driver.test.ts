@@ -5,7 +5,7 @@ import { Builder } from './builder.js';
 import { checkGradient, f32, f64, runGraph } from './fdcheck.js';
 import { grad } from './grad.js';
 import { assertModel } from './check.js';
-import { emitModel } from './onnx-proto.js';
+import { emitModel, neededNodes } from './onnx-proto.js';
 
 const close = (got: number[], want: number[], tol = 1e-12) => {
   expect(got.length).toBe(want.length);
@@ -164,6 +164,63 @@ describe('markers', () => {
     const r = await runGraph(b, { zq, dz: dz! }, { z: f64([2, 2], [0.9, 1.2, -0.8, 1.7]) });
     close(r.zq!, [1, 1, -1, 2]);
     close(r.dz!, [2, 2, -2, 4]); // d sum(zq^2)/dzq = 2 zq, passed straight to z
+  });
+
+  it('clampWithGrad: the gradient passes inside [0, 1] and where it points back into the range, by hand', async () => {
+    const b = new Builder();
+    const x = b.input('x', [6], 'float64');
+    const y = b.clampWithGrad(x, 0, 1);
+    // x below, inside, above the range; the weights make dy positive or negative.
+    const w = b.constant([1, -1, 2, 3, -3, 1], 'float64');
+    const [dx] = grad(b, b.sum(b.mul(y, w)), [x]);
+    const r = await runGraph(b, { y, dx: dx! }, { x: f64([6], [-0.5, -0.5, 0.5, 1.5, 1.5, 1]) });
+    close(r.y!, [0, 0, 0.5, 1, 1, 1]);
+    // Below the range: a descent step (-dy) must raise x, so dy < 0 passes; above: dy > 0 passes.
+    close(r.dx!, [0, -1, 2, 3, 0, 1]);
+  });
+
+  it('a fused op differentiates as one op: GroupNorm by hand (two groups of two values)', async () => {
+    const b = new Builder();
+    const x = b.input('x', [1, 2, 2], 'float64');
+    const y = b.groupNorm(x, 2, b.constant([2, 3], 'float64'), b.constant([0.5, -1], 'float64'), 0);
+    const w = b.constant([1, 0, 0, 1], 'float64', [1, 2, 2]);
+    const [dx] = grad(b, b.sum(b.mul(y, w)), [x]);
+    const r = await runGraph(b, { y, dx: dx! }, { x: f64([1, 2, 2], [1, 3, 5, 5.5]) });
+    // Each group of two normalises to [-1, 1]: y = scale * [-1, 1] + bias. The loss picks y[0,0,0] and y[0,1,1],
+    // each an odd function of the difference of its two values, whose derivative there is 0: only the
+    // mean-free part remains, d(-1)/dx = [0, 0] since xhat = sign(x0 - x1) is constant (unit std).
+    close(r.y!, [-1.5, 2.5, -4, 2]);
+    close(r.dx!, [0, 0, 0, 0]);
+    expect(b.graph.nodes.some((n) => n.marker?.kind === 'fused' && n.marker.op === 'GroupNorm')).toBe(true);
+  });
+
+  it('fused SiLU and QuickGelu: the backward pass is one closed form from the saved sigmoid', () => {
+    for (const [f, ops] of [
+      ['silu', ['Add', 'Identity', 'Mul', 'Mul', 'Reshape', 'Sub']],
+      ['quickGelu', ['Add', 'Identity', 'Mul', 'Mul', 'Mul', 'Reshape', 'Sub']],
+    ] as const) {
+      const b = new Builder();
+      const x = b.input('x', [3, 4], 'float32');
+      const y = b[f](x);
+      const loss = b.sum(y);
+      const before = b.graph.nodes.length;
+      const [dx] = grad(b, loss, [x]);
+      const backward = neededNodes(b.graph, [dx!]).filter((n) => n.index >= before);
+      // The seed (a scalar one), the ReduceSum's gradient with kept dimensions (a Reshape, no Expand), and
+      // dy (s + [1.702] (y - y s)): no Sigmoid rule, no gradient through the sigmoid's input.
+      expect(backward.map((n) => n.opType).sort()).toEqual([...ops]);
+      expect(neededNodes(b.graph, [dx!]).filter((n) => n.opType === 'Sigmoid')).toHaveLength(1);
+    }
+  });
+
+  it('kept dimensions: the gradient of a mean reaches a Mul without a full-size Expand', () => {
+    const b = new Builder();
+    const x = b.input('x', [4, 5], 'float32');
+    const s = b.input('s', [4, 5], 'float32');
+    const [dx] = grad(b, b.reduceMean(b.mul(x, s)), [x]);
+    const ops = neededNodes(b.graph, [dx!]).map((n) => n.opType);
+    expect(ops).not.toContain('Expand');
+    expect(dx!.shape).toEqual([4, 5]);
   });
 
   it('a loss that does not depend on wrt gives zeros; ArgMax-only paths are not errors', async () => {

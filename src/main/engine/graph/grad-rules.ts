@@ -4,14 +4,21 @@
 // shape: grad.ts sums it down to the input's shape. Rules use builder primitives only, so the backward
 // graph is made of default-domain opset-17 ops (no training-only kernels exist in onnxruntime-node).
 //
+// Fused ops (SiLU, QuickGelu, GroupNorm, ClampWithGrad) are composites the builder marks on their output
+// node: their rule sees the composite's inputs as `x` and forward intermediates as `saved`, and gives the
+// closed-form gradient in a few full-size passes instead of one chain per op of the forward pass.
+//
 // Public API
-//   RULES: Readonly<Record<string, GradRule>>    the table (ops absent from it have no gradient)
+//   RULES: Readonly<Record<string, GradRule>>    the table (ops absent from it have no gradient), ONNX ops and fused ops
 //   NON_DIFFERENTIABLE: ReadonlySet<string>      ops whose outputs never carry a gradient (ArgMax, Equal, ...)
+//   BROADCAST_DY: ReadonlySet<string>            ops whose rule takes a gradient smaller than the output (broadcast)
+//   FUSED_OPS: readonly string[]                 the fused ops' names (the builder marks them)
 //   GradRule, RuleContext                        the rule signature
 //   convWeightGrad(b, x, dy, kernel, attrs)      dW of a convolution, as a Conv over transposed tensors
 //
 // Conv's input gradient is a Conv with flipped, channel-swapped weights for stride 1 (faster kernels;
-// the flip of constant weights folds away) and ConvTranspose with matching pads/strides/dilations and
+// the flip of constant weights folds away), a MatMul for patch embeddings (stride = kernel, no padding:
+// every input pixel is read once) and ConvTranspose with matching pads/strides/dilations and
 // output_padding otherwise. Known limits (each fails with an error naming the op): Resize other than
 // integer-scale nearest, gradients through LayerNormalization's Mean/InvStdDev outputs, negative pads in
 // reflect/edge Pad, and every op absent from the table.
@@ -30,6 +37,8 @@ export interface RuleContext {
   dy: Tensor;
   /** Gradient of each output, null where none flows. */
   dys: readonly (Tensor | null)[];
+  /** Forward tensors a fused op's rule reuses (empty for plain ops). */
+  saved: readonly Tensor[];
   /** Whether input k needs a gradient (it depends on a `wrt` tensor). */
   needs(k: number): boolean;
 }
@@ -57,9 +66,26 @@ function inp(ctx: RuleContext, k: number): Tensor {
   if (!t) throw new Error(`${ctx.node.opType} (${ctx.node.name}): input ${k} is missing`);
   return t;
 }
+/**
+ * A reduction's axes (the `axes` attribute, or those given; all by default) and its output gradient with the
+ * reduced axes kept as 1 (the shape that broadcasts back to the input).
+ */
+function reduced(c: RuleContext, given?: number[]): { dy: Tensor; axes: number[]; keep: boolean } {
+  const x = inp(c, 0);
+  const keep = attrInt(c.node, 'keepdims', 1) === 1;
+  const axes = given ?? (attrInts(c.node, 'axes') ?? range(0, x.rank)).map((a) => (a < 0 ? a + x.rank : a));
+  const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
+  return { dy: keep ? c.dy : c.b.reshape(c.dy, kept), axes, keep };
+}
+
 /** Runs f only when input k needs a gradient. */
 function when(ctx: RuleContext, k: number, f: () => Tensor): Tensor | null {
   return ctx.needs(k) ? f() : null;
+}
+/** f evaluated on first call only (a tensor several gradients share, built only when one needs it). */
+function once<T>(f: () => T): () => T {
+  let v: T | undefined;
+  return () => (v ??= f());
 }
 function range(a: number, b: number): number[] {
   return Array.from({ length: b - a }, (_, k) => a + k);
@@ -181,6 +207,27 @@ function flippedConvInputGrad(
 }
 
 /**
+ * dX of a patch embedding (2-D, stride = kernel > 1x1, no padding or dilation, one group: ViT's patchify) as a
+ * MatMul: each input pixel feeds exactly one output cell, so dX is dy^T [N, oh, ow, M] times W [M, C kh kw],
+ * rearranged from patches back to the image (col2im without overlaps), with zero rows and columns for the
+ * pixels past the last whole patch. A large GEMM instead of a strided ConvTranspose. Null where it does not apply.
+ */
+function patchConvInputGrad(b: Builder, dy: Tensor, w: Tensor, a: ConvAttrs, xShape: readonly number[]): Tensor | null {
+  if (w.rank !== 4 || a.group !== 1) return null;
+  const [M, C, kh, kw] = w.shape as [number, number, number, number];
+  // 1x1 convolutions keep the Conv path (no layout change around a pointwise product).
+  if (kh * kw === 1) return null;
+  if (a.strides[0] !== kh || a.strides[1] !== kw || a.dilations.some((d) => d !== 1) || a.pads.some((p) => p !== 0))
+    return null;
+  const [N, , oh, ow] = dy.shape as [number, number, number, number];
+  const cols = b.matmul(b.transpose(dy, [0, 2, 3, 1]), b.reshape(w, [M, C * kh * kw])); // (N, oh, ow, C kh kw)
+  const img = b.transpose(b.reshape(cols, [N, oh, ow, C, kh, kw]), [0, 3, 1, 4, 2, 5]); // (N, C, oh, kh, ow, kw)
+  const g = b.reshape(img, [N, C, oh * kh, ow * kw]);
+  const [H, W] = [xShape[2]!, xShape[3]!];
+  return H === oh * kh && W === ow * kw ? g : b.pad(g, [0, 0, 0, 0, 0, 0, H - oh * kh, W - ow * kw]);
+}
+
+/**
  * Gradient of a reflect / edge Pad, one axis at a time: the centre of dy, plus the padded strips folded
  * back onto the cells they copied (reflect: mirrored, without the edge cell; edge: summed onto the edge).
  */
@@ -253,16 +300,78 @@ export const NON_DIFFERENTIABLE: ReadonlySet<string> = new Set([
   'Not',
 ]);
 
+/** The builder's fused ops (composites with one closed-form rule each). */
+export const FUSED_OPS: readonly string[] = ['SiLU', 'QuickGelu', 'GroupNorm', 'GroupNormSiLU', 'ClampWithGrad'];
+
+function groupDims(c: RuleContext) {
+  const x = inp(c, 0);
+  const attrs = c.node.marker?.kind === 'fused' ? c.node.marker.attrs : undefined;
+  const G = attrs?.groups ?? 0;
+  const [N, C] = x.shape as [number, number];
+  const Cg = C / G;
+  return { G, N, C, Cg, HW: x.size / (N * C) };
+}
+
+/**
+ * GroupNorm's backward pass for the gradient dy of its output (y = xc inv scale + bias per group, xc = x - mean,
+ * inv = 1/std over the group's K values; g = dy scale):
+ *   dx = inv (g - mean(g) - xhat mean(g xhat)) = dy (inv scale) + xc (-inv^3 mean(g xc)) + (-inv mean(g)),
+ * the means over the group from per-channel sums of dy and dy xc (two full-size reads), the factors per
+ * (sample, channel) or per (sample, group): four full-size writes in all.
+ */
+function groupNormGrad(c: RuleContext, dy: Tensor): (Tensor | null)[] {
+  const { b } = c;
+  const x = inp(c, 0);
+  const scale = inp(c, 1);
+  const [xc, inv] = c.saved as [Tensor, Tensor];
+  const { G, N, C, Cg, HW } = groupDims(c);
+  const K = Cg * HW;
+  const dy4 = b.reshape(dy, [N, G, Cg, HW]);
+  const xc4 = b.reshape(xc, [N, G, Cg, HW]);
+  const g4 = b.reshape(scale, [1, G, Cg, 1]);
+  const inv4 = b.reshape(inv, [N, G, 1, 1]);
+  const sdy = once(() => b.reduceSum(dy4, [3], true)); // (N, G, Cg, 1)
+  const sdyx = once(() => b.reduceSum(b.mul(dy4, xc4), [3], true));
+  return [
+    when(c, 0, () => {
+      const mg = b.div(b.reduceSum(b.mul(sdy(), g4), [2], true), K); // (N, G, 1, 1)
+      const mgx = b.div(b.reduceSum(b.mul(sdyx(), g4), [2], true), K);
+      const a = b.mul(inv4, g4); // (N, G, Cg, 1)
+      const p = b.neg(b.mul(b.mul(b.mul(inv4, inv4), inv4), mgx));
+      const q = b.neg(b.mul(inv4, mg));
+      return b.reshape(b.add(b.mul(dy4, a), b.add(b.mul(xc4, p), q)), x.shape);
+    }),
+    when(c, 1, () => b.reshape(b.reduceSum(b.mul(sdyx(), inv4), [0, 3], false), [C])),
+    when(c, 2, () => b.reshape(b.reduceSum(sdy(), [0, 3], false), [C])),
+  ];
+}
+
+/**
+ * Ops whose rule is correct for a gradient that is smaller than the output along some axes (broadcast):
+ * elementwise rules, whose results broadcast to the output's shape anyway. Every other rule gets the
+ * gradient materialised at the output's shape.
+ */
+export const BROADCAST_DY: ReadonlySet<string> = new Set(
+  (
+    'Add Sub Mul Div Neg Pow Sqrt Exp Log Reciprocal Sigmoid Tanh Erf Asin Relu Abs Sign Max Min Clip Where ' +
+    'Identity Cast Expand SiLU QuickGelu ClampWithGrad'
+  ).split(' '),
+);
+
 export const RULES: Readonly<Record<string, GradRule>> = {
   // ---- elementwise arithmetic (broadcast reduction happens in grad.ts) ----
   Add: ({ dy }) => [dy, dy],
-  Sub: (c) => [c.dy, when(c, 1, () => c.b.neg(c.dy))],
+  // Reduce, then negate: the negation runs on the subtrahend's (often much smaller) shape.
+  Sub: (c) => [c.dy, when(c, 1, () => c.b.neg(c.b.sumToward(c.dy, inp(c, 1).shape)))],
   Mul: (c) => [when(c, 0, () => c.b.mul(c.dy, inp(c, 1))), when(c, 1, () => c.b.mul(c.dy, inp(c, 0)))],
   Div: (c) => {
     const { b, dy } = c;
     const den = inp(c, 1);
-    // d(a/b)/db = -a/b^2 = -y/b
-    return [when(c, 0, () => b.div(dy, den)), when(c, 1, () => b.neg(b.div(b.mul(dy, c.y[0]!), den)))];
+    // d(a/b)/db = -a/b^2 = -y/b; b is constant along its broadcast axes, so sum dy*y over them first.
+    return [
+      when(c, 0, () => b.div(dy, den)),
+      when(c, 1, () => b.neg(b.div(b.sumToward(b.mul(dy, c.y[0]!), den.shape), den))),
+    ];
   },
   Neg: ({ b, dy }) => [b.neg(dy)],
   Pow: (c) => {
@@ -395,6 +504,8 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     const kernel = w.shape.slice(2);
     return [
       when(c, 0, () => {
+        const patches = patchConvInputGrad(b, dy, w, a, x.shape);
+        if (patches) return patches;
         const flipped = flippedConvInputGrad(b, dy, w, a, x.shape);
         if (flipped) return flipped;
         // ConvTranspose is the adjoint of Conv; output_padding restores the rows a strided conv dropped.
@@ -452,31 +563,32 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     return [b.reduceSum(b.reshape(dy, split), axes, false), null, null, null];
   },
   ReduceSum: (c) => {
-    const { b, dy, node } = c;
-    const x = inp(c, 0);
-    const keep = attrInt(node, 'keepdims', 1) === 1;
+    const { b } = c;
     const axesT = c.x[1];
+    const x = inp(c, 0);
     const axes = axesT ? b.constValues(axesT).map((a) => (a < 0 ? a + x.rank : a)) : range(0, x.rank);
-    const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
-    return [b.expand(keep ? dy : b.reshape(dy, kept), x.shape), null];
+    // Kept dimensions, not an Expand: grad.ts broadcasts it where a rule needs the full shape.
+    return [reduced(c, axes).dy, null];
+  },
+  ReduceSumSquare: (c) => {
+    const { dy } = reduced(c);
+    return [c.b.mul(inp(c, 0), c.b.mul(dy, 2))];
   },
   ReduceMean: (c) => {
-    const { b, dy, node } = c;
+    const { dy, axes } = reduced(c);
     const x = inp(c, 0);
-    const keep = attrInt(node, 'keepdims', 1) === 1;
-    const axes = (attrInts(node, 'axes') ?? range(0, x.rank)).map((a) => (a < 0 ? a + x.rank : a));
-    const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
-    const count = axes.reduce((s, a) => s * x.shape[a]!, 1);
-    return [b.expand(b.div(keep ? dy : b.reshape(dy, kept), count), x.shape)];
+    return [
+      c.b.div(
+        dy,
+        axes.reduce((s, a) => s * x.shape[a]!, 1),
+      ),
+    ];
   },
   ReduceMax: (c) => {
-    const { b, dy, node } = c;
+    const { b } = c;
     const x = inp(c, 0);
-    const keep = attrInt(node, 'keepdims', 1) === 1;
-    const axes = (attrInts(node, 'axes') ?? range(0, x.rank)).map((a) => (a < 0 ? a + x.rank : a));
-    const kept = x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
-    const y = keep ? c.y[0]! : b.reshape(c.y[0]!, kept);
-    const g = keep ? dy : b.reshape(dy, kept);
+    const { dy: g, axes, keep } = reduced(c);
+    const y = keep ? c.y[0]! : b.reshape(c.y[0]!, g.shape);
     // The gradient goes to the maxima, split evenly between ties.
     const hit = b.cast(b.equal(x, y), x.dtype);
     return [b.mul(hit, b.div(g, b.reduceSum(hit, axes, true)))];
@@ -626,6 +738,48 @@ export const RULES: Readonly<Record<string, GradRule>> = {
     ];
     return [back.some((p) => p > 0) ? b.pad(crop, back) : crop, null, null];
   },
+  // ---- fused ops (builder composites; x = the composite's inputs, saved = its forward intermediates) ----
+  // SiLU y = x s, s = sigmoid(x): dx = dy (s + x s (1 - s)) = dy (s + y - y s). The derivative is built here,
+  // after the gradient flowing in: ORT's execution order (a reverse depth-first walk that takes a node's
+  // later-built inputs first) then computes it right after the forward pass's s and y, so the backward pass
+  // keeps one tensor per SiLU (the derivative) instead of two (s and y).
+  SiLU: (c) => {
+    const { b, dy } = c;
+    const y = c.y[0]!;
+    const s = c.saved[0]!;
+    return [b.mul(dy, b.add(s, b.sub(y, b.mul(y, s))))];
+  },
+  // QuickGELU y = x s, s = sigmoid(1.702 x): dx = dy (s + 1.702 x s (1 - s)) = dy (s + 1.702 (y - y s)), likewise.
+  QuickGelu: (c) => {
+    const { b, dy } = c;
+    const y = c.y[0]!;
+    const s = c.saved[0]!;
+    return [b.mul(dy, b.add(s, b.mul(b.sub(y, b.mul(y, s)), 1.702)))];
+  },
+  // GroupNorm (see groupNormGrad).
+  GroupNorm: (c) => groupNormGrad(c, c.dy),
+  // silu(groupNorm(x)): the normalised y = xc A + bias and s = sigmoid(y) are recomputed here from the saved xc
+  // and 1/std (written with the operands in another order than the forward pass's, so ORT's common-subexpression
+  // pass does not fold them back into the forward tensors and keep those alive), then g = dy silu'(y) goes
+  // through the GroupNorm rule (with out = y s: s + y s (1 - s) = s + out - out s).
+  GroupNormSiLU: (c) => {
+    const { b, dy } = c;
+    const x = inp(c, 0);
+    const [xc, inv] = c.saved as [Tensor, Tensor];
+    const { G, N, Cg, HW } = groupDims(c);
+    const a = b.mul(b.reshape(c.x[1]!, [1, G, Cg, 1]), b.reshape(inv, [N, G, 1, 1]));
+    const y = b.reshape(b.add(b.reshape(c.x[2]!, [1, G, Cg, 1]), b.mul(a, b.reshape(xc, [N, G, Cg, HW]))), x.shape);
+    const s = b.sigmoid(y);
+    const out = b.mul(s, y); // the op's output, silu(y)
+    return groupNormGrad(c, b.mul(dy, b.add(b.sub(out, b.mul(out, s)), s)));
+  },
+  // clamp_with_grad: the gradient passes where it points back into the range, dy (x - clamp(x)) >= 0.
+  ClampWithGrad: (c) => {
+    const { b, dy } = c;
+    const x = inp(c, 0);
+    return [mask(b, b.greaterOrEqual(b.mul(dy, b.sub(x, c.y[0]!)), 0), dy)];
+  },
+
   // ---- non-differentiable ----
   ...Object.fromEntries([...NON_DIFFERENTIABLE].map((op) => [op, nonDifferentiable])),
 };

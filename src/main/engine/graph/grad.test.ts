@@ -189,6 +189,13 @@ describe('Conv and ConvTranspose (float32)', () => {
       { group: 3, dilations: [2, 2], pads: [1, 2, 3, 0] },
     ],
     ['1x1 with pad 2 (pads beyond the kernel: ConvTranspose path)', [1, 2, 3, 3], [2, 2, 1, 1], { pads: [2, 2, 2, 2] }],
+    ['patch embedding, stride = kernel (MatMul path)', [2, 3, 8, 6], [4, 3, 2, 3], { strides: [2, 3] }],
+    [
+      'patch embedding with leftover rows and columns (MatMul path, zero-padded)',
+      [1, 2, 7, 8],
+      [3, 2, 3, 3],
+      { strides: [3, 3] },
+    ],
   ];
   it.each(CONV)('Conv %s', (_n, xs, ws, o) =>
     check('Conv', [xs, ws, [ws[0]!]], (b, [x, w, bias]) => b.conv(x!, w!, bias!, o), F32_LINEAR),
@@ -203,6 +210,9 @@ describe('Conv and ConvTranspose (float32)', () => {
     expect(ops({ pads: [1, 1, 1, 1] })).toContain('Conv');
     expect(ops({ pads: [1, 1, 1, 1] })).not.toContain('ConvTranspose');
     expect(ops({ pads: [1, 1, 1, 1], strides: [2, 2] })).toContain('ConvTranspose');
+    const patch = ops({ strides: [3, 3] });
+    expect(patch).toContain('MatMul');
+    expect(patch).not.toContain('ConvTranspose');
   });
   const CONVT: [string, number[], number[], object][] = [
     ['3x3', [2, 3, 4, 4], [3, 2, 3, 3], {}],
@@ -293,10 +303,35 @@ describe('Resize, reductions, softmax, normalisation', () => {
     [[1, 4, 2, 2], 2],
     [[2, 6, 3, 3], 3],
     [[2, 4, 5], 4],
-  ])('GroupNorm (decomposed) %j groups %d', (s, groups) =>
-    check('GroupNorm (decomposed)', [s, [s[1]!], [s[1]!]], (b, [x, g, bb]) => b.groupNorm(x!, groups, g!, bb!), {
+    [[3, 4, 2, 1, 3], 1],
+  ])('GroupNorm (fused, closed-form rule) %j groups %d', (s, groups) =>
+    check('GroupNorm', [s, [s[1]!], [s[1]!]], (b, [x, g, bb]) => b.groupNorm(x!, groups, g!, bb!), {
       sample: samplers.normal(),
     }),
+  );
+  it.each([
+    [[1, 4, 2, 2], 2],
+    [[2, 6, 3, 3], 3],
+    [[3, 4, 2, 1, 3], 1],
+  ])('GroupNormSiLU (fused, recomputing its forward values) %j groups %d', (s, groups) =>
+    // float32: ORT fuses the forward x sigmoid(x) into com.microsoft.QuickGelu, which has only a float kernel.
+    check('GroupNormSiLU', [s, [s[1]!], [s[1]!]], (b, [x, g, bb]) => b.groupNormSilu(x!, groups, g!, bb!), {
+      dtype: 'float32',
+      h: 1e-2,
+      tol: 5e-3,
+      sample: samplers.normal(),
+    }),
+  );
+  it('GroupNorm read twice (its input also feeds another op)', () =>
+    check('GroupNorm', [[2, 4, 3], [4], [4]], (b, [x, g, bb]) => b.mul(b.groupNorm(x!, 2, g!, bb!), b.tanh(x!)), {
+      sample: samplers.normal(),
+    }));
+  it.each([
+    [[2, 3, 4], [1], true],
+    [[2, 3, 4], [0, 2], false],
+    [[5], undefined, false],
+  ] as const)('ReduceSumSquare %j axes %j keepdims %s', (s, axes, keep) =>
+    check('ReduceSumSquare', [[...s]], (b, [x]) => b.reduceSumSquare(x!, axes && [...axes], keep)),
   );
 });
 
@@ -447,8 +482,16 @@ describe('composites built from ruled ops', () => {
   // float32: in float64, ORT 1.30's 'all' optimisations fuse x*sigmoid(a*x) into com.microsoft.QuickGelu,
   // which has only a float kernel, and the session fails to load.
   const f32 = { dtype: 'float32', h: 1e-2, tol: 5e-3, sample: samplers.normal() } as const;
-  it('quickGelu (float32)', () => check('quickGelu', [[2, 5]], (b, [x]) => b.quickGelu(x!), f32));
-  it('silu (float32)', () => check('silu', [[2, 5]], (b, [x]) => b.silu(x!), f32));
+  it('quickGelu (float32; fused op, closed-form rule)', () =>
+    check('QuickGelu', [[2, 5]], (b, [x]) => b.quickGelu(x!), f32));
+  it('silu (float32; fused op, closed-form rule)', () => check('SiLU', [[2, 5]], (b, [x]) => b.silu(x!), f32));
+  it('silu whose sigmoid is read by another op too', () =>
+    check('SiLU', [[2, 5]], (b, [x]) => {
+      const y = b.silu(x!);
+      return b.add(y, b.mul(y.producer!.inputs[1]!, 3));
+    }));
+  it('clampWithGrad inside the range is the identity (fused op)', () =>
+    check('ClampWithGrad', [[3, 4]], (b, [x]) => b.clampWithGrad(x!, 0, 1), { sample: samplers.uniform(0.1, 0.9) }));
   it('l2Normalize', () => check('l2Normalize', [[3, 4]], (b, [x]) => b.l2Normalize(x!, -1)));
   it('adaptiveAvgPool2d 7x5 -> 3x2', () =>
     check('adaptiveAvgPool2d', [[1, 2, 7, 5]], (b, [x]) => b.adaptiveAvgPool2d(x!, [3, 2])));

@@ -134,9 +134,35 @@ export const GRADCHECK_CASES: readonly GradcheckCase[] = [
   },
   {
     op: 'GroupNorm',
-    label: '4 channels, 2 groups (decomposed)',
-    inputs: [u([1, 4, 3, 3], -2, 2), u([4]), u([4])],
+    label: '4 channels, 2 groups (fused, closed form)',
+    inputs: [u([2, 4, 3, 3], -2, 2), u([4]), u([4])],
     build: (b, [x, s, c]) => b.groupNorm(x!, 2, s!, c!),
+  },
+  {
+    op: 'GroupNormSiLU',
+    label: 'silu(groupNorm), 4 channels, 2 groups (fused, recomputing)',
+    inputs: [u([2, 4, 3, 3], -2, 2), u([4]), u([4])],
+    build: (b, [x, s, c]) => b.groupNormSilu(x!, 2, s!, c!),
+  },
+  { op: 'SiLU', label: '[2,5] (fused)', inputs: [u([2, 5], -3, 3)], build: (b, [x]) => b.silu(x!) },
+  { op: 'QuickGelu', label: '[2,5] (fused)', inputs: [u([2, 5], -3, 3)], build: (b, [x]) => b.quickGelu(x!) },
+  {
+    op: 'ClampWithGrad',
+    label: 'inside [0, 1] (fused)',
+    inputs: [u([3, 4], 0.1, 0.9)],
+    build: (b, [x]) => b.clampWithGrad(x!, 0, 1),
+  },
+  {
+    op: 'ReduceSumSquare',
+    label: 'axis 1 keepdims',
+    inputs: [u([2, 3, 4])],
+    build: (b, [x]) => b.reduceSumSquare(x!, [1], true),
+  },
+  {
+    op: 'Conv',
+    label: 'patch embedding (stride = kernel, MatMul gradient)',
+    inputs: [u([2, 3, 9, 8]), u([5, 3, 4, 4])],
+    build: (b, [x, w]) => b.conv(x!, w!, null, { strides: [4, 4] }),
   },
   { op: 'Reshape', label: '[2,3,4] -> [6,4]', inputs: [u([2, 3, 4])], build: (b, [x]) => b.reshape(x!, [6, -1]) },
   { op: 'Transpose', label: 'perm 2,0,1', inputs: [u([2, 3, 4])], build: (b, [x]) => b.transpose(x!, [2, 0, 1]) },
@@ -347,13 +373,14 @@ export async function runGradcheck(
   };
 }
 
+/** The ops a case's rule table entries cover: every node's op, and the fused op a node stands for. */
 function buildCaseOps(c: GradcheckCase): string[] {
   const b = new Builder('ops');
   c.build(
     b,
     c.inputs.map((spec, k) => b.input(`x${k}`, spec.shape, 'float32')),
   );
-  return b.graph.nodes.map((n) => n.opType);
+  return b.graph.nodes.flatMap((n) => (n.marker?.kind === 'fused' ? [n.opType, n.marker.op] : [n.opType]));
 }
 
 function emitProbe(): Uint8Array {

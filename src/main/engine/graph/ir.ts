@@ -6,7 +6,7 @@
 //   Attr                               a typed ONNX attribute value (int/float/string/ints/floats/strings/tensor)
 //   Tensor                             a value in the graph: name, dtype, static shape, producer node or null
 //   Node                               one ONNX op: opType, inputs (null = omitted optional input), outputs, attrs
-//   Marker                             stopGradient / straightThrough annotations read by grad.ts
+//   Marker                             stopGradient / straightThrough / fused annotations read by grad.ts
 //   Graph                              nodes in topological (creation) order, inputs, initializers, unique names
 //   isFloat(dtype), bytesPerElement(dtype), sizeOf(shape), allocData(dtype, n)
 //
@@ -32,7 +32,24 @@ export type Attr =
   | { type: 'strings'; value: readonly string[] }
   | { type: 'tensor'; value: HostTensor };
 
-export type Marker = { kind: 'stopGradient' } | { kind: 'straightThrough'; backward: Tensor };
+/**
+ * Annotations grad.ts reads on a node:
+ *   stopGradient      nothing flows back into the node's input
+ *   straightThrough   forward: the input's value; backward: the gradient goes to `backward`
+ *   fused             the node is the output of a composite (SiLU, GroupNorm, ...) built from several ops: grad.ts
+ *                     differentiates the whole composite with the rule RULES[op] (from `inputs` to the node's
+ *                     output, reusing the forward tensors in `saved`) instead of op by op through its parts
+ */
+export type Marker =
+  | { kind: 'stopGradient' }
+  | { kind: 'straightThrough'; backward: Tensor }
+  | {
+      kind: 'fused';
+      op: string;
+      inputs: readonly Tensor[];
+      saved?: readonly Tensor[];
+      attrs?: Readonly<Record<string, number>>;
+    };
 
 export type TensorKind = 'input' | 'initializer' | 'node';
 

@@ -75,19 +75,33 @@ function linear(b: Builder, p: Params, name: string, x: Tensor): Tensor {
   return b.linear(x, p(`${name}.weight`), p(`${name}.bias`));
 }
 
-/** Multi-head self-attention (HF CLIPAttention); `mask` (T, T) is added to the scores. */
-function selfAttention(b: Builder, p: Params, name: string, x: Tensor, heads: number, mask: Tensor | null): Tensor {
+/**
+ * Multi-head self-attention (HF CLIPAttention); `mask` (T, T) is added to the scores. With `queries` the
+ * attention is computed for the first `queries` positions only (keys and values still from all T): the
+ * rows a pooled output reads.
+ */
+function selfAttention(
+  b: Builder,
+  p: Params,
+  name: string,
+  x: Tensor,
+  heads: number,
+  mask: Tensor | null,
+  queries?: number,
+): Tensor {
   const [B, T, C] = x.shape as [number, number, number];
   const hs = C / heads;
+  const Q = queries ?? T;
   // (B, T, C) -> (B, T, nh, hs) -> (B, nh, T, hs)
-  const split = (t: Tensor) => b.transpose(b.reshape(t, [B, T, heads, hs]), [0, 2, 1, 3]);
-  const q = split(b.mul(linear(b, p, `${name}.q_proj`, x), hs ** -0.5));
-  const k = split(linear(b, p, `${name}.k_proj`, x));
-  const v = split(linear(b, p, `${name}.v_proj`, x));
-  let att = b.matmul(q, b.transpose(k, [0, 1, 3, 2])); // (B, nh, T, T)
-  if (mask) att = b.add(att, mask);
-  const y = b.matmul(b.softmax(att, -1), v); // (B, nh, T, hs)
-  const merged = b.reshape(b.transpose(y, [0, 2, 1, 3]), [B, T, C]); // (B, T, nh, hs) -> (B, T, C)
+  const split = (t: Tensor, n: number) => b.transpose(b.reshape(t, [B, n, heads, hs]), [0, 2, 1, 3]);
+  const xq = Q === T ? x : b.slice(x, [0], [Q], [1]);
+  const q = split(b.mul(linear(b, p, `${name}.q_proj`, xq), hs ** -0.5), Q);
+  const k = split(linear(b, p, `${name}.k_proj`, x), T);
+  const v = split(linear(b, p, `${name}.v_proj`, x), T);
+  let att = b.matmul(q, b.transpose(k, [0, 1, 3, 2])); // (B, nh, Q, T)
+  if (mask) att = b.add(att, Q === T ? mask : b.slice(mask, [0], [Q], [0]));
+  const y = b.matmul(b.softmax(att, -1), v); // (B, nh, Q, hs)
+  const merged = b.reshape(b.transpose(y, [0, 2, 1, 3]), [B, Q, C]); // (B, Q, nh, hs) -> (B, Q, C)
   return linear(b, p, `${name}.out_proj`, merged);
 }
 
@@ -104,12 +118,27 @@ interface TowerConfig {
   hiddenAct: ClipVisionConfig['hiddenAct'];
 }
 
-/** The pre-LN transformer: x += attn(ln1(x)); x += mlp(ln2(x)), for each of `encoder.layers.{i}`. */
-function encoder(b: Builder, p: Params, prefix: string, cfg: TowerConfig, x: Tensor, mask: Tensor | null): Tensor {
+/**
+ * The pre-LN transformer: x += attn(ln1(x)); x += mlp(ln2(x)), for each of `encoder.layers.{i}`. With
+ * `firstOnly` the last layer computes the first position only (its queries, residual and MLP; keys and
+ * values from all positions) and the result is (B, 1, C): the same class token for a tower that pools it,
+ * without the work for positions nothing reads.
+ */
+function encoder(
+  b: Builder,
+  p: Params,
+  prefix: string,
+  cfg: TowerConfig,
+  x: Tensor,
+  mask: Tensor | null,
+  firstOnly = false,
+): Tensor {
   for (let i = 0; i < cfg.layers; i++) {
     const L = `${prefix}.encoder.layers.${i}`;
     const eps = cfg.layerNormEps;
-    x = b.add(x, selfAttention(b, p, `${L}.self_attn`, layerNorm(b, p, `${L}.layer_norm1`, x, eps), cfg.heads, mask));
+    const q = firstOnly && i === cfg.layers - 1 ? 1 : undefined;
+    const att = selfAttention(b, p, `${L}.self_attn`, layerNorm(b, p, `${L}.layer_norm1`, x, eps), cfg.heads, mask, q);
+    x = b.add(q ? b.slice(x, [0], [q], [1]) : x, att);
     x = b.add(x, mlp(b, p, `${L}.mlp`, layerNorm(b, p, `${L}.layer_norm2`, x, eps), cfg.hiddenAct));
   }
   return x;
@@ -135,8 +164,8 @@ export function buildVisionTower(b: Builder, cfg: ClipConfig, p: Params, pixels:
   const cls = b.expand(b.reshape(p(`${E}.class_embedding`), [1, 1, C]), [B, 1, C]);
   let x = b.add(b.concat([cls, tokens], 1), p(`${E}.position_embedding.weight`)); // (B, N + 1, C)
   x = layerNorm(b, p, 'vision_model.pre_layrnorm', x, v.layerNormEps);
-  x = encoder(b, p, 'vision_model', v, x, null);
-  const pooled = b.reshape(b.slice(x, [0], [1], [1]), [B, C]); // the class token
+  x = encoder(b, p, 'vision_model', v, x, null, true); // (B, 1, C): the class token
+  const pooled = b.reshape(x, [B, C]);
   const y = layerNorm(b, p, 'vision_model.post_layernorm', pooled, v.layerNormEps);
   return b.linear(y, p('visual_projection.weight'));
 }

@@ -309,13 +309,18 @@ function normalize(b: Builder, p: VqganParams, name: string, x: Tensor): Tensor 
   return b.groupNorm(x, GROUPS, p.get(`${name}.weight`), p.get(`${name}.bias`), EPS);
 }
 
-/** nonlinearity(): swish, x * sigmoid(x). */
-const swish = (b: Builder, x: Tensor) => b.silu(x);
+/**
+ * nonlinearity(normalize(x)): swish (x sigmoid(x)) after GroupNorm, the only way the model uses either, as
+ * one fused op (its gradient keeps only the normalisation's statistics).
+ */
+function normSwish(b: Builder, p: VqganParams, name: string, x: Tensor): Tensor {
+  return b.groupNormSilu(x, GROUPS, p.get(`${name}.weight`), p.get(`${name}.bias`), EPS);
+}
 
 /** norm1 -> swish -> conv1 -> norm2 -> swish -> conv2, plus x (through nin_shortcut when widths differ). */
 function resnetBlock(b: Builder, p: VqganParams, name: string, x: Tensor, cout: number): Tensor {
-  let h = conv2d(b, p, `${name}.conv1`, swish(b, normalize(b, p, `${name}.norm1`, x)));
-  h = conv2d(b, p, `${name}.conv2`, swish(b, normalize(b, p, `${name}.norm2`, h))); // dropout 0: identity
+  let h = conv2d(b, p, `${name}.conv1`, normSwish(b, p, `${name}.norm1`, x));
+  h = conv2d(b, p, `${name}.conv2`, normSwish(b, p, `${name}.norm2`, h)); // dropout 0: identity
   const skip = x.shape[1] !== cout ? conv2d(b, p, `${name}.nin_shortcut`, x) : x;
   return b.add(skip, h);
 }
@@ -375,7 +380,7 @@ export function encoder(b: Builder, p: VqganParams, x: Tensor): Tensor {
     if (i !== c.chMult.length - 1) h = downsample(b, p, `encoder.down.${i}.downsample`, h); // (B, C, H/2^(i+1), ..)
   });
   h = mid(b, p, 'encoder.mid', h);
-  return conv2d(b, p, 'encoder.conv_out', swish(b, normalize(b, p, 'encoder.norm_out', h))); // (B, z, h, w)
+  return conv2d(b, p, 'encoder.conv_out', normSwish(b, p, 'encoder.norm_out', h)); // (B, z, h, w)
 }
 
 /** VQModel.encode up to the quantiser: encoder then quant_conv, (B, 3, H, W) -> (B, embed_dim, h, w). */
@@ -430,7 +435,7 @@ export function decoder(b: Builder, p: VqganParams, z: Tensor): Tensor {
     });
     if (i !== 0) h = upsample(b, p, `decoder.up.${i}.upsample`, h); // spatial x2
   }
-  return conv2d(b, p, 'decoder.conv_out', swish(b, normalize(b, p, 'decoder.norm_out', h))); // (B, out_ch, H, W)
+  return conv2d(b, p, 'decoder.conv_out', normSwish(b, p, 'decoder.norm_out', h)); // (B, out_ch, H, W)
 }
 
 /** VQModel.decode: post_quant_conv then decoder, (B, embed_dim, h, w) -> (B, 3, H, W). */

@@ -55,7 +55,7 @@ import { ortVersion } from './ort.js';
  * op rule, a new fusion), so that graphs cached by the previous code are rebuilt. Releases change the
  * app version too, which is also in the key; this constant covers development builds between releases.
  */
-export const GRAPH_CODE_VERSION = 2;
+export const GRAPH_CODE_VERSION = 3;
 
 /** A weights file's identity for the key: absolute path, size and modification time (no hashing of GBs). */
 export function fileIdentity(file: string): string {

@@ -32,6 +32,12 @@ export interface SessionOptions {
   profile?: boolean;
   /** Intra-op threads for the CPU provider (ORT's default: one per core). */
   threads?: number;
+  /**
+   * ORT's memory pattern (default on): it plans one block for a run's intermediates from the first run. For
+   * one big graph run many times (the generation step) it allocates a second block on the second run; off,
+   * the arena serves the buffers and the peak stays lower.
+   */
+  memoryPattern?: boolean;
 }
 
 /** One node's record from ORT's profile: which provider ran it and for how long. */
@@ -160,6 +166,7 @@ function ortSessionOptions(provider: ExplicitProvider, opts: SessionOptions, pro
     logSeverityLevel: 3,
   };
   if (opts.threads) o.intraOpNumThreads = opts.threads;
+  if (opts.memoryPattern === false) o.enableMemPattern = false;
   if (provider === 'webgpu' && opts.preferredOutputLocation)
     o.preferredOutputLocation = { ...opts.preferredOutputLocation };
   if (profileDir) {

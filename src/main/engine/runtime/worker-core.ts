@@ -118,7 +118,8 @@ export interface TaskContext {
 export type Task = (args: never, ctx: TaskContext) => Promise<unknown>;
 export type TaskTable = Readonly<Record<string, Task>>;
 
-const MEMO_MAX = 6;
+/** Opened models and paused runs' states kept at once (paused states are small; sessions are not). */
+const MEMO_MAX = 16;
 
 interface MemoEntry {
   value: Promise<unknown>;

@@ -28,6 +28,12 @@ import {
 import { isTerminalRunState } from '../../../shared/runs.js';
 import { appVersion } from '../../base/app-version.js';
 import type { HostTensor } from '../../engine/graph/ir.js';
+import type {
+  GeneratePrompt,
+  GenerateStream,
+  GenerateTaskArgs,
+  GenerateTaskResult,
+} from '../../engine/vqclip/index.js';
 import { readClipConfig } from '../../engine/nets/clip-load.js';
 import { CLIP_VARIANTS, type ClipConfig } from '../../engine/nets/clip.js';
 import { VQGAN_PRESETS, type VqganConfig } from '../../engine/nets/vqgan.js';
@@ -47,27 +53,11 @@ import { estimateStep, memoryRefusal } from './estimate.js';
 import type { JobHandle } from './manager.js';
 import { SqliteRunQueue, type RunQueue } from './queue.js';
 
-// ---------- the engine task's contract (engine/vqclip) ----------
-interface TaskPrompt {
-  text: string;
-  weight: number;
-  stop: number;
-  kind: 'text' | 'image' | 'noise';
-}
-type TaskStream =
-  | { type: 'status'; message: string }
-  | { type: 'step'; step: number; loss: number; losses: number[]; ms: number }
-  | { type: 'frame'; step: number; width: number; height: number; rgb: Uint8Array }
-  | { type: 'snapshot'; step: number; tokens: Int32Array };
-interface TaskResult {
-  step: number;
-  stopped: boolean;
-  tokens: Int32Array;
-  width: number;
-  height: number;
-  rgb: Uint8Array;
-  prompts: TaskPrompt[];
-}
+// The engine task's contract (engine/vqclip): step k is the state after k updates; a run of S steps
+// reports steps from.step ... S.
+type TaskPrompt = GeneratePrompt;
+type TaskStream = GenerateStream;
+type TaskResult = GenerateTaskResult;
 
 /** What runs.spec holds for a generate run: the settings as run (images as hashes), and where it started. */
 interface RunSpec {
@@ -611,59 +601,57 @@ export class GenerationService {
     let speed = 0; // steps per second, smoothed
     const frames = this.#frameSink(run.id, job);
 
-    const result = await this.ctx.compute.generate<TaskResult, TaskStream>(
-      {
-        clip: { dir: clip.location, cacheFile: clip.weightsCacheFile, graphCacheDir: clip.graphCacheDir },
-        vqgan: {
-          location: vqgan.location,
-          name: vqgan.ref,
-          cacheFile: vqgan.weightsCacheFile,
-          graphCacheDir: vqgan.graphCacheDir,
-        },
-        provider: s.provider as never,
-        settings: {
-          prompts: s.prompts,
-          storyEvery: s.storyEvery,
-          imagePrompts,
-          noisePrompts: s.noisePrompts,
-          init,
-          initWeight: s.initWeight,
-          width: s.width,
-          height: s.height,
-          steps: total,
-          seed: s.seed,
-          cuts: s.cuts,
-          cutPow: s.cutPow,
-          cutMethod: s.cutMethod,
-          lr: s.lr,
-          optimizer: s.optimizer,
-          stepDecay: s.stepDecay,
-        },
-        previewEvery: 1,
-        snapshotEvery: s.snapshotEvery,
-        ...(snap ? { from: { step: snap.step, tokens: snap.tokens } } : {}),
-        keepKey: jobIdOf(run.id),
+    const args: GenerateTaskArgs = {
+      clip: { dir: clip.location, cacheFile: clip.weightsCacheFile, graphCacheDir: clip.graphCacheDir },
+      vqgan: {
+        location: vqgan.location,
+        name: vqgan.ref,
+        cacheFile: vqgan.weightsCacheFile,
+        graphCacheDir: vqgan.graphCacheDir,
       },
-      {
-        signal: active.controller.signal,
-        onStream: (m: TaskStream) => {
-          if (m.type === 'status') job.progress({ message: m.message });
-          else if (m.type === 'step') {
-            losses.push({ step: m.step, total: m.loss, perPrompt: m.losses });
-            speed = speed ? 0.8 * speed + 0.2 * (1000 / Math.max(1, m.ms)) : 1000 / Math.max(1, m.ms);
-            const values: Record<string, number> = { loss: m.loss, itPerSecond: speed };
-            m.losses.forEach((l, i) => (values[`loss:${i}`] = l));
-            if (total > m.step) values.etaSeconds = (total - m.step) / speed;
-            job.progress({ step: m.step, total, values, message: `Step ${m.step} of ${total}` });
-            if (Date.now() - lastWrite > PROGRESS_WRITE_MS || m.step === total) {
-              lastWrite = Date.now();
-              history.setRunProgress(run.id, m.step, Math.max(1, total, m.step), Date.now());
-            }
-          } else if (m.type === 'frame') frames.frame(m);
-          else if (m.type === 'snapshot') frames.snapshot(m);
-        },
+      provider: s.provider as never,
+      settings: {
+        prompts: s.prompts,
+        storyEvery: s.storyEvery,
+        imagePrompts,
+        noisePrompts: s.noisePrompts,
+        init,
+        initWeight: s.initWeight,
+        width: s.width,
+        height: s.height,
+        steps: total,
+        seed: s.seed,
+        cuts: s.cuts,
+        cutPow: s.cutPow,
+        cutMethod: s.cutMethod,
+        lr: s.lr,
+        optimizer: s.optimizer,
+        stepDecay: s.stepDecay,
       },
-    );
+      previewEvery: 1,
+      snapshotEvery: s.snapshotEvery,
+      ...(snap ? { from: { step: snap.step, tokens: snap.tokens } } : {}),
+      keepKey: jobIdOf(run.id),
+    };
+    const result = await this.ctx.compute.generate(args, {
+      signal: active.controller.signal,
+      onStream: (m: TaskStream) => {
+        if (m.type === 'status') job.progress({ message: m.message });
+        else if (m.type === 'step') {
+          losses.push({ step: m.step, total: m.loss, perPrompt: m.losses });
+          speed = speed ? 0.8 * speed + 0.2 * (1000 / Math.max(1, m.ms)) : 1000 / Math.max(1, m.ms);
+          const values: Record<string, number> = { loss: m.loss, itPerSecond: speed };
+          m.losses.forEach((l, i) => (values[`loss:${i}`] = l));
+          if (total > m.step) values.etaSeconds = (total - m.step) / speed;
+          job.progress({ step: m.step, total, values, message: `Step ${m.step} of ${total}` });
+          if (Date.now() - lastWrite > PROGRESS_WRITE_MS || m.step === total) {
+            lastWrite = Date.now();
+            history.setRunProgress(run.id, m.step, Math.max(1, total, m.step), Date.now());
+          }
+        } else if (m.type === 'frame') frames.frame(m);
+        else if (m.type === 'snapshot') frames.snapshot(m);
+      },
+    });
     await frames.flush();
     this.#prompts.set(run.id, result.prompts);
     history.setRunProgress(run.id, result.step, Math.max(1, total, result.step), Date.now());

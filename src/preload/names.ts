@@ -36,6 +36,7 @@ export const callNames = [
   'getRun',
   'exportTrajectory',
   'generateEstimate',
+  'generateWarmup',
   'watchList',
   'watchAdd',
   'watchRemove',

@@ -153,6 +153,15 @@ export const generateCalls = {
     args: z.object({ runId: Id, format: z.enum(['webp', 'gif']).default('webp') }).strict(),
     result: z.object({ name: z.string(), mime: z.string(), data: Bytes }),
   },
+  /**
+   * Gets the compute worker ready for a run with these settings (the models opened, the step graph loaded),
+   * without recording anything, so the first preview comes soon after Generate. Nothing is done when a run
+   * is running or waiting (the device is busy, or about to be).
+   */
+  generateWarmup: {
+    args: z.object({ settings: GenerateSettings }).strict(),
+    result: z.object({ warmed: z.boolean(), reason: z.string() }),
+  },
   /** What a size costs on this machine: FLOPs per step, an estimate of seconds per step and of memory. */
   generateEstimate: {
     args: z

@@ -83,6 +83,24 @@ describe('generation with the real engine (tiny models)', () => {
     }
   }, 120_000);
 
+  it('a warm-up loads the step graph so the next run starts at once, and records nothing', async () => {
+    const s = await openStudio({ dataDir: dataFolder('warm') });
+    try {
+      const settings0 = apiCalls.generateWarmup.args.parse({ settings: settings({ steps: 4 }) }).settings;
+      expect(await s.handlers.generateWarmup({ settings: settings0 })).toMatchObject({ warmed: true });
+      expect(s.generation.list()).toEqual([]);
+      expect((await s.handlers.galleryQuery(apiCalls.galleryQuery.args.parse({}))).items).toEqual([]);
+      // The run after it: no "loading the step graph" in its messages (the graph is already loaded).
+      const messages: string[] = [];
+      s.on('jobProgress', (p) => messages.push(p.message));
+      const run = await runToEnd(s, { settings: settings({ steps: 4 }) });
+      expect(run.state).toBe('done');
+      expect(messages.join('\n')).not.toMatch(/loading the step graph/);
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
+
   it('fstudio generate writes the PNG with its settings and records the run; -i 0 writes the starting image', async () => {
     const dir = dataFolder('cli');
     const out = path.join(dir, 'fox.png');

@@ -41,6 +41,10 @@ export function generateHandlers(ctx: StudioContext, gen: GenerationService): Ha
       ctx.live();
       return gen.exportTrajectory(runId, format);
     },
+    async generateWarmup({ settings }) {
+      ctx.live();
+      return gen.warmup(settings);
+    },
     async generateEstimate(o) {
       ctx.live();
       return gen.estimate(o);

@@ -134,6 +134,7 @@ export class GenerationService {
   readonly #losses = new Map<number, LossPoint[]>();
   readonly #prompts = new Map<number, TaskPrompt[]>();
   #speed: Promise<number> | null = null;
+  #warming: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: StudioContext,
@@ -488,6 +489,53 @@ export class GenerationService {
       );
     const data = await animate(frames, format);
     return { name: `run-${runId}-trajectory.${format}`, mime: format === 'webp' ? 'image/webp' : 'image/gif', data };
+  }
+
+  /**
+   * Opens the models and loads the step graph in the compute worker for these settings (a run of 0 steps,
+   * recorded nowhere), so a run started next begins at once. Skipped while a run runs or waits, or while
+   * another warm-up is under way; a later call with other settings replaces the prepared graph.
+   */
+  async warmup(input: GenerateSettingsResolved): Promise<{ warmed: boolean; reason: string }> {
+    if (this.#active || this.queue.list().length > 0) return { warmed: false, reason: 'a run is using the device' };
+    if (this.#warming) return { warmed: false, reason: 'already warming up' };
+    const t0 = performance.now();
+    const clip = await this.#model('clip', input.clip);
+    const vqgan = await this.#model('vqgan', input.vqgan);
+    const { vqganConfig } = await this.#configs(clip, vqgan);
+    const factor = 2 ** (vqganConfig.chMult.length - 1);
+    const side = (v: number) => Math.max(factor, Math.floor(v / factor) * factor);
+    this.#warming = this.ctx.compute
+      .generate(
+        {
+          clip: { dir: clip.location, cacheFile: clip.weightsCacheFile, graphCacheDir: clip.graphCacheDir },
+          vqgan: {
+            location: vqgan.location,
+            name: vqgan.ref,
+            cacheFile: vqgan.weightsCacheFile,
+            graphCacheDir: vqgan.graphCacheDir,
+          },
+          provider: (input.provider ?? this.ctx.settings.get().preferredProvider) as GenerateTaskArgs['provider'],
+          settings: {
+            ...input,
+            prompts: input.prompts.trim() || 'warm up',
+            imagePrompts: [],
+            noisePrompts: [],
+            init: { kind: 'random' },
+            width: side(input.width),
+            height: side(input.height),
+            steps: 0,
+            seed: 0,
+          },
+          previewEvery: 0,
+          snapshotEvery: input.snapshotEvery,
+        },
+        { onStream: () => {} },
+      )
+      .then(() => undefined)
+      .finally(() => (this.#warming = null));
+    await this.#warming;
+    return { warmed: true, reason: `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s` };
   }
 
   /** FLOPs, time and memory of a step at this size on this machine. */

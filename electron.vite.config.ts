@@ -33,7 +33,8 @@ export default defineConfig({
   },
   renderer: {
     root: 'src/renderer',
-    plugins: [svelte()],
+    // The Svelte config is at the repository's root, not in `root`.
+    plugins: [svelte({ configFile: resolve('svelte.config.js') })],
     build: { rollupOptions: { input: resolve('src/renderer/index.html') } },
   },
 });

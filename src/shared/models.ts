@@ -30,6 +30,58 @@ export const ModelFileInfo = z.object({
 });
 export type ModelFileInfo = z.infer<typeof ModelFileInfo>;
 
+/** A server a model's files come from, in the order they are tried. */
+export const ModelSource = z.object({
+  host: z.string(),
+  /** Who runs it, in words ("Hugging Face", "hf-mirror.com", "your mirror"). */
+  name: z.string(),
+  /** Run by someone other than the model's publisher. */
+  thirdParty: z.boolean(),
+  about: z.string(),
+  /** False when a setting keeps it out (third-party mirrors turned off, or only your own mirror used). */
+  enabled: z.boolean(),
+  /** Why it is not used: third-party mirrors are turned off, or only your mirror is used (FSTUDIO_MODEL_MIRROR_ONLY). */
+  unusedBecause: z.enum(['third-party-off', 'mirror-only']).nullable(),
+});
+export type ModelSource = z.infer<typeof ModelSource>;
+
+/** A URL's host name (the text itself when it is not a URL). */
+export function urlHost(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return url;
+  }
+}
+
+/** "hf-mirror.com (third-party mirror)", "heibox.uni-heidelberg.de (Heidelberg University heibox)", "huggingface.co". */
+export function sourceLabel(s: Pick<ModelSource, 'host' | 'name' | 'thirdParty'>): string {
+  if (s.thirdParty) return `${s.host} (third-party mirror)`;
+  return s.name === s.host ? s.host : `${s.host} (${s.name})`;
+}
+
+/**
+ * The servers a model does not use and why, in words: "hf-mirror.com (third-party mirrors are turned off)";
+ * `turnedOff` names where ("turned off in Settings"). Null when every one is used.
+ */
+export function unusedSourcesWords(sources: readonly ModelSource[], turnedOff = 'turned off'): string | null {
+  const hosts = (why: ModelSource['unusedBecause']) =>
+    sources.filter((s) => !s.enabled && s.unusedBecause === why).map((s) => s.host);
+  const parts: string[] = [];
+  const only = hosts('mirror-only');
+  const third = hosts('third-party-off');
+  if (only.length) parts.push(`${only.join(', ')} (only your mirror is used)`);
+  if (third.length) parts.push(`${third.join(', ')} (third-party mirrors are ${turnedOff})`);
+  return parts.length ? parts.join('; ') : null;
+}
+
+/** The label of the server a URL is on, from a model's sources (the host alone for one it does not list). */
+export function urlSourceLabel(url: string, sources: readonly ModelSource[]): string {
+  const host = urlHost(url);
+  const s = sources.find((x) => x.host === host);
+  return s ? sourceLabel(s) : host;
+}
+
 export const ModelInfo = z.object({
   id: z.string(),
   kind: ModelKindSchema,
@@ -52,6 +104,8 @@ export const ModelInfo = z.object({
   expectedUnknownFiles: z.number().int(),
   /** Folder holding the files (for the runtimes and "show in folder"). */
   dir: z.string(),
+  /** Where its files are downloaded from, in the order tried. */
+  sources: z.array(ModelSource),
   files: z.array(ModelFileInfo),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;

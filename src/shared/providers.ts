@@ -18,5 +18,7 @@ export const ProviderReport = z.object({
   reason: z.string(),
   /** Time of the probe session, when one ran. */
   ms: z.number().nullable(),
+  /** It works, but on a software renderer (WebGPU on Mesa's lavapipe): slow, slower than the CPU provider. */
+  software: z.boolean().optional(),
 });
 export type ProviderReport = z.infer<typeof ProviderReport>;

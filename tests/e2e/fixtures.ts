@@ -21,18 +21,22 @@ export interface StudioServer {
 const root = resolve(import.meta.dirname, '../..');
 const readyLine = /Foundation Studio is serving at (http:\/\/\S+)/;
 
-async function startServer(
+/**
+ * Starts `fstudio serve` on `dataDir`; by default on any free port with a token of the test's own
+ * (`serveArgs` replaces those two options: a test of the kept token and the fixed port passes its own).
+ */
+export async function startServer(
   dataDir: string,
   extraEnv: Record<string, string>,
+  serveArgs: string[] = ['--port', '0', '--token', randomBytes(16).toString('hex')],
 ): Promise<{ child: ChildProcess; url: string; log: () => string }> {
   if (!existsSync(join(root, 'out/web/index.html')))
     throw new Error('out/web is not built: run `npm run test:e2e` (it builds the renderer first).');
-  const token = randomBytes(16).toString('hex');
-  const child = spawn(
-    process.execPath,
-    ['bin/fstudio.js', '--data-dir', dataDir, 'serve', '--port', '0', '--token', token, '--no-open'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FSTUDIO_DATA_DIR: undefined, ...extraEnv } },
-  );
+  const child = spawn(process.execPath, ['bin/fstudio.js', '--data-dir', dataDir, 'serve', ...serveArgs, '--no-open'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FSTUDIO_DATA_DIR: undefined, ...extraEnv },
+  });
   let output = '';
   const url = await new Promise<string>((ok, fail) => {
     const onData = (b: Buffer) => {
@@ -48,7 +52,7 @@ async function startServer(
   return { child, url, log: () => output };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((ok) => child.once('exit', ok));
   child.kill('SIGTERM');

@@ -2,11 +2,12 @@
 // on 127.0.0.1 (FSTUDIO_MODEL_MIRROR, tried before the catalog's URLs as <mirror>/<id>/<file>).
 // The bytes are not a real model. The mirror sends an X-Linked-Etag for the weights as Hugging Face
 // does, but an extra mirror is not Hugging Face: the header is not believed, and every file is
-// "recorded, not verified". The download is of CLIP ViT-B/16, whose catalog entry gives no size
-// (a 3 MiB body for a model whose size is known would be refused as not the file).
+// "recorded, not verified". The download is of CLIP ViT-B/16 from a copy of the catalog without the size
+// of its weights (FSTUDIO_MODEL_CATALOG): a 3 MiB body where about 600 MB is expected would be refused as
+// not the file.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,7 +105,25 @@ function rangeStart(h: IncomingHttpHeaders, etag: string): number | null {
 const clip = 'clip-vit-base-patch16';
 const weights = randomBytes(3 * MiB);
 
-const modelTest = test.extend<{ mirror: Mirror }>({
+/** The built-in catalog less the size of CLIP ViT-B/16's weights, written to a temporary file. */
+async function catalogWithoutB16Size(): Promise<{ file: string; dispose(): Promise<void> }> {
+  const catalog = JSON.parse(await readFile(join(import.meta.dirname, '../../models/catalog.json'), 'utf8')) as {
+    models: { id: string; files: { name: string; size?: unknown }[] }[];
+  };
+  delete catalog.models.find((m) => m.id === clip)!.files.find((f) => f.name === 'pytorch_model.bin')!.size;
+  const dir = await mkdtemp(join(tmpdir(), 'fstudio-catalog-'));
+  const file = join(dir, 'catalog.json');
+  await writeFile(file, JSON.stringify(catalog));
+  return { file, dispose: () => rm(dir, { recursive: true, force: true }) };
+}
+
+const modelTest = test.extend<{ mirror: Mirror; catalogFile: string }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+  catalogFile: async ({}, use) => {
+    const c = await catalogWithoutB16Size();
+    await use(c.file);
+    await c.dispose();
+  },
   // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
   mirror: async ({}, use) => {
     const mirror = await startMirror({
@@ -117,7 +136,8 @@ const modelTest = test.extend<{ mirror: Mirror }>({
     await mirror.close();
   },
   // Only the local mirror: the catalog's real URLs must never be tried from a test, whatever the machine.
-  serverEnv: async ({ mirror }, use) => use({ FSTUDIO_MODEL_MIRROR: mirror.url, FSTUDIO_MODEL_MIRROR_ONLY: '1' }),
+  serverEnv: async ({ mirror, catalogFile }, use) =>
+    use({ FSTUDIO_MODEL_MIRROR: mirror.url, FSTUDIO_MODEL_MIRROR_ONLY: '1', FSTUDIO_MODEL_CATALOG: catalogFile }),
 });
 
 async function openModels(page: Page): Promise<void> {
@@ -138,11 +158,15 @@ modelTest(
     await expect(page.getByRole('heading', { name: 'Text LMs', level: 2 })).toBeVisible();
 
     const b32 = card(page, 'CLIP ViT-B/32');
-    await expect(badge(b32, 'Default')).toBeVisible();
+    await expect(badge(b32, 'Recommended')).toBeVisible();
     await expect(badge(b32, 'Not installed')).toBeVisible();
-    // The catalog gives the weights' size as approximate and none for the two JSON files.
-    await expect(b32).toContainText('about 605 MB + 2 small files');
+    // Every file has a size in the catalog (approximate), so the model has one.
+    await expect(b32).toContainText('about 607 MB');
     await expect(b32).toContainText('MIT (OpenAI CLIP)');
+    // Which servers, in the order tried; only the test's own mirror is used here (FSTUDIO_MODEL_MIRROR_ONLY).
+    await expect(b32).toContainText(
+      '127.0.0.1 (your mirror); not huggingface.co, hf-mirror.com (only your mirror is used)',
+    );
 
     const c = card(page, 'CLIP ViT-B/16');
     await expect(badge(c, 'Not installed')).toBeVisible();
@@ -222,7 +246,10 @@ modelTest(
     await expect(failure).toContainText('Could not download VQGAN WikiArt f16 16384', { timeout: 60_000 });
     await expect(failure).toContainText('every mirror failed');
     await expect(failure).toContainText(`${mirror.url}/wikiart_16384/last.ckpt — HTTP 404`);
-    await expect(failure).toContainText('fstudio models import wikiart_16384');
+    // One piece of advice, in a user's words: no commands, no "pull".
+    await expect(failure).toContainText('Try again later: what has arrived is kept');
+    await expect(failure).not.toContainText('pull');
+    await expect(c.getByText('"Import files…" below adds them')).toBeVisible();
     await expect(badge(c, 'Not installed')).toBeVisible();
     await expect(c.getByRole('button', { name: 'Download' })).toBeEnabled();
     await failure.scrollIntoViewIfNeeded();

@@ -27,11 +27,13 @@ export function formatSystemInfo(info: SystemInfo): string {
   const lines = rows.map(([k, v]) => `${k.padEnd(12)} ${v}`);
   lines.push('', 'Execution providers');
   for (const p of info.providers) {
-    const state = p.available ? 'available  ' : 'unavailable';
+    const state = p.available ? (p.software ? 'software   ' : 'available  ') : 'unavailable';
     const ms = p.ms === null ? '' : ` (${p.ms.toFixed(1)} ms)`;
     lines.push(`  ${p.name.padEnd(7)} ${state} ${p.reason}${ms}`);
   }
   if (info.providers.length === 0) lines.push('  (none reported)');
+  if (info.providers.some((p) => p.available && p.software))
+    lines.push('  WebGPU runs in software here (no GPU found): it works, but slowly; the CPU provider is faster.');
   return lines.join('\n');
 }
 

@@ -150,7 +150,7 @@ describe('fstudio embed-text / embed-image', () => {
     const models = new ModelManager(dataDir);
     expect((await models.resolve('clip', 'clip-tiny')).location).toBe(dir);
     await expect(models.resolve('clip', 'clip-vit-base-patch32')).rejects.toThrow(
-      /model "clip-vit-base-patch32" is not installed .* `fstudio models pull clip-vit-base-patch32`/,
+      /model "clip-vit-base-patch32" is not installed .*download it on the Models page \(or: fstudio models pull clip-vit-base-patch32\)/,
     );
     await expect(models.resolve('clip', './no/such/folder')).rejects.toThrow(/no model folder "\.\/no\/such\/folder"/);
   });

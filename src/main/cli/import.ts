@@ -104,6 +104,8 @@ interface Expanded {
   unsupported: Map<string, number>;
   /** Folders that gave no image file at all. */
   emptyFolders: string[];
+  /** Paths named on the command line that do not exist. */
+  missing: string[];
 }
 
 /** Why a path named on the command line cannot be imported, or null when it is a file or folder. */
@@ -131,7 +133,7 @@ async function inputError(input: string, st: Stats | NodeJS.ErrnoException): Pro
  * reported as skipped, as are FIFOs, devices and sockets with an image's name.
  */
 async function expand(inputs: string[], failed: ImportReport['failed']): Promise<Expanded> {
-  const out: Expanded = { files: [], unsupported: new Map(), emptyFolders: [] };
+  const out: Expanded = { files: [], unsupported: new Map(), emptyFolders: [], missing: [] };
   const consider = (p: FsPath) => {
     const ext = path.extname(shown(p)).toLowerCase();
     if (IMAGE_EXT.has(ext)) out.files.push(p);
@@ -164,7 +166,9 @@ async function expand(inputs: string[], failed: ImportReport['failed']): Promise
   for (const input of inputs) {
     const st = await stat(input).catch((e: NodeJS.ErrnoException) => e);
     const error = await inputError(input, st);
-    if (error !== null) {
+    if (st instanceof Error && st.code === 'ENOENT' && !input.includes('\uFFFD')) {
+      out.missing.push(input);
+    } else if (error !== null) {
       failed.push({ name: input, error });
     } else if (!(st instanceof Error) && st.isDirectory()) {
       const before = out.files.length + failed.length;
@@ -194,17 +198,33 @@ export function summaryLine(r: ImportReport, total: number): string {
   return `Import finished: ${parts.join(', ')} (${total} file${total === 1 ? '' : 's'}).`;
 }
 
+/** "Not found: a.png, b/ (no such file or folder): check the paths." */
+export function missingLine(missing: readonly string[]): string {
+  return `Not found: ${missing.join(', ')} (no such file or folder): check the path${missing.length === 1 ? '' : 's'}.`;
+}
+
 export async function importCommand(dataDir: string, inputs: string[], opts: { json?: boolean }): Promise<number> {
   const report: ImportReport = { imported: [], duplicates: [], failed: [] };
-  const { files, unsupported, emptyFolders } = await expand(inputs, report.failed);
+  const { files, unsupported, emptyFolders, missing } = await expand(inputs, report.failed);
   const total = files.length + report.failed.length;
   const out = opts.json ? process.stderr : process.stdout;
   const skipped = unsupportedLine(unsupported);
+  // A path that is not there is not a file that failed to import: said as such, and first.
+  if (missing.length > 0) process.stderr.write(`${missingLine(missing)}\n`);
+  const withMissing = () => {
+    for (const name of missing) report.failed.push({ name, error: 'no such file or folder' });
+  };
+  if (total === 0 && missing.length > 0 && emptyFolders.length === 0 && !skipped) {
+    withMissing();
+    if (opts.json) printJson(report);
+    return 1;
+  }
   if (total === 0) {
     if (skipped) out.write(`${skipped}\n`);
     process.stderr.write(
       `Nothing to import: no PNG, JPEG, WebP or GIF files in ${emptyFolders.join(', ') || inputs.join(', ')}.\n`,
     );
+    withMissing();
     if (opts.json) printJson(report);
     return 1;
   }
@@ -287,10 +307,15 @@ export async function importCommand(dataDir: string, inputs: string[], opts: { j
     });
   }
   bar.finish();
+  const summary = summaryLine(report, total);
+  withMissing();
   // With --json, stdout is the report alone; the summary goes to stderr.
   if (opts.json) printJson(report);
   if (skipped) out.write(`${skipped}\n`);
   for (const dir of emptyFolders) process.stderr.write(`No image files in ${dir}.\n`);
-  out.write(`${summaryLine(report, total)}\n`);
+  const notFound = missing.length
+    ? ` ${missing.length} path${missing.length === 1 ? '' : 's'} not found (see above).`
+    : '';
+  out.write(`${summary}${notFound}\n`);
   return report.failed.length > 0 ? 1 : 0;
 }

@@ -5,10 +5,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXPLICIT_PROVIDERS } from '../../shared/providers.js';
 import { resolveDataDir } from './data-dir.js';
 import { doctor } from './doctor.js';
-import { galleryExport, galleryList, parseId, parseKind, parseLimit, parseOffset } from './gallery.js';
+import { galleryExport, galleryList, galleryShow, parseId, parseKind, parseLimit, parseOffset } from './gallery.js';
+import { appVersion } from '../base/app-version.js';
+import { runFiltered, wantsFilteredRun } from './native-noise.js';
 import { importCommand } from './import.js';
 import { CliError, errorLine } from './output.js';
-import { parsePort, serve } from './serve.js';
+import { DEFAULT_PORT, parsePort, serve } from './serve.js';
 import { registerEmbedCommands } from './embed.js';
 import { registerModelsCommands } from './models.js';
 import { registerVqganCommands } from './vqgan.js';
@@ -33,6 +35,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'Foundation Studio from the command line: check the machine, serve the studio, import and browse images.',
     )
     .option('--data-dir <dir>', "data folder (default: $FSTUDIO_DATA_DIR, else the desktop app's folder)")
+    .version(appVersion(), '-V, --version', 'print the version of Foundation Studio')
     .option('--verbose', 'print stack traces with errors')
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
@@ -78,28 +81,44 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('serve')
     .description('Serve the studio UI and API on this machine (127.0.0.1) for a browser; prints a URL with a token.')
-    .option('--port <n>', 'port to listen on; 0 picks a free one', parser(parsePort), 0)
+    .option(
+      '--port <n>',
+      `port to listen on (default ${DEFAULT_PORT}, or the next free one after it); 0 picks any free one`,
+      parser(parsePort),
+    )
     .option(
       '--host <address>',
       'interface to bind; anything but 127.0.0.1 exposes the studio to the network',
       '127.0.0.1',
     )
-    .option('--token <token>', 'access token (default: random; or $FSTUDIO_TOKEN)')
+    .option(
+      '--token <token>',
+      'access token for this run (default: the one kept in <data folder>/server-token; or $FSTUDIO_TOKEN)',
+    )
+    .option('--new-token', 'replace the kept token with a new one: old links and open tabs stop working')
     .option('--allow-host <names...>', 'more host names the server answers to (a DNS name of this machine)')
     .option('--no-open', 'do not open a browser')
     .option('--web-root <dir>', 'folder of the built web UI (default: out/web)')
     .addHelpText(
       'after',
       examples([
-        'npm run build:web && fstudio serve',
-        'fstudio serve --port 8765 --no-open',
+        'fstudio serve',
+        'fstudio serve --no-open --new-token',
         'ssh -L 8765:127.0.0.1:8765 gpu-box   # then, on gpu-box: fstudio serve --port 8765 --no-open',
         'fstudio serve --host 0.0.0.0 --allow-host gpu-box.lan --port 8765   # the whole network; read the warning',
       ]),
     )
     .action(
       async (
-        opts: { port: number; host: string; token?: string; open: boolean; webRoot?: string; allowHost?: string[] },
+        opts: {
+          port?: number;
+          host: string;
+          token?: string;
+          newToken?: boolean;
+          open: boolean;
+          webRoot?: string;
+          allowHost?: string[];
+        },
         cmd: Command,
       ) => {
         setExit(await serve(dataDir(cmd), { ...opts, token: opts.token ?? process.env.FSTUDIO_TOKEN }));
@@ -109,7 +128,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('import')
     .description(
-      'Import image files (or folders of them) into the gallery, reading the metadata of AUTOMATIC1111, ComfyUI and InvokeAI.',
+      'Import image files (or folders of them) into the gallery, reading the prompts and settings of AUTOMATIC1111, ComfyUI, InvokeAI, NovelAI, Fooocus and SwarmUI.',
     )
     .argument('<files...>', 'image files or folders')
     .option('--json', 'print the import report as JSON')
@@ -123,12 +142,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   const gallery = program
     .command('gallery')
-    .description('List, search and export gallery items.')
+    .description('List, search, show and export gallery items.')
     .addHelpText(
       'after',
       examples([
         'fstudio gallery list --favourites',
         'fstudio gallery search cat',
+        'fstudio gallery show 42',
         'fstudio gallery export 42 -o cat.png',
       ]),
     );
@@ -160,11 +180,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   gallery
+    .command('show')
+    .description('Show an item: its prompt, negative prompt and every parameter, its file, tags and note.')
+    .argument('<id>', 'item id (from `fstudio gallery list`)', parser(parseId))
+    .option('--json', 'print the item as JSON')
+    .addHelpText('after', examples(['fstudio gallery show 42', 'fstudio gallery show 42 --json | jq .metadata']))
+    .action(async (id: number, opts: { json?: boolean }, cmd: Command) => {
+      setExit(await galleryShow(dataDir(cmd), id, opts));
+    });
+
+  gallery
     .command('export')
     .description('Write an item as a PNG with its metadata (our JSON chunk and an AUTOMATIC1111 "parameters" chunk).')
     .argument('<id>', 'item id (from `fstudio gallery list`)', parser(parseId))
     .option('-o, --output <file>', "output file, or - for stdout (default: the item's name in this folder)")
     .option('--force', 'replace an existing file')
+    .option('--with-note-and-tags', "put your note and tags in the file too (default: the studio's export setting)")
     .addHelpText(
       'after',
       examples([
@@ -173,8 +204,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
         'fstudio gallery export 42 -o - | display',
       ]),
     )
-    .action(async (id: number, opts: { output?: string; force?: boolean }, cmd: Command) => {
-      setExit(await galleryExport(dataDir(cmd), id, opts));
+    .action(async (id: number, opts: { output?: string; force?: boolean; withNoteAndTags?: boolean }, cmd: Command) => {
+      setExit(
+        await galleryExport(dataDir(cmd), id, {
+          ...opts,
+          ...(opts.withNoteAndTags ? { noteAndTags: true } : {}),
+        }),
+      );
     });
 
   registerModelsCommands(program, () => resolveDataDir((program.opts() as GlobalOptions).dataDir), { setExit });
@@ -187,6 +223,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
 /** Runs the CLI; resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
+  // The doctor probes WebGPU, whose native engine prints warnings of its own: it runs filtered.
+  if (wantsFilteredRun(argv)) return runFiltered(argv);
   let code = 0;
   const program = buildProgram((c) => (code = c));
   program.exitOverride();

@@ -2,7 +2,15 @@
 // Results on stdout (JSON with --json); the progress bar and errors on stderr. On a terminal the
 // bar is one line redrawn in place; on a pipe only state changes are printed, one line each.
 import type { Command } from 'commander';
-import type { ModelInfo, ModelProgress } from '../../shared/models.js';
+import {
+  sourceLabel,
+  unusedSourcesWords,
+  urlHost,
+  urlSourceLabel,
+  type ModelInfo,
+  type ModelProgress,
+  type ModelSource,
+} from '../../shared/models.js';
 import type { ModelManager, ModelManagerOptions } from '../studio/models/manager.js';
 import { CliError, formatBytes, printJson } from './output.js';
 
@@ -15,6 +23,12 @@ export interface ModelsCliOptions {
   stderr?: NodeJS.WriteStream | NodeJS.WritableStream;
   /** Receives the exit code (main.ts's setExit). */
   setExit?: (code: number) => void;
+}
+
+/** The studio's "third-party mirrors" setting (settings.json in the data folder); on when none is saved. */
+async function thirdPartySetting(dataDir: string): Promise<boolean> {
+  const { SettingsStore } = await import('../studio/settings.js');
+  return (await SettingsStore.load(dataDir)).get().thirdPartyMirrors;
 }
 
 async function defaultManager(dataDir: string, opts: ModelManagerOptions): Promise<ModelManager> {
@@ -85,8 +99,20 @@ function duration(s: number | null): string {
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 
+/** "from huggingface.co (Hugging Face); if that fails, hf-mirror.com (third-party mirror)", and what is turned off. */
+export function sourcesLine(sources: readonly ModelSource[]): string {
+  const on = sources.filter((s) => s.enabled);
+  const [first, ...rest] = on;
+  const tried = first
+    ? `from ${sourceLabel(first)}${rest.length ? `; if that fails, ${rest.map(sourceLabel).join(', then ')}` : ''}`
+    : '';
+  const unused = unusedSourcesWords(sources);
+  const skipped = unused ? ` Not used: ${unused}.` : '';
+  return `${tried}.${skipped}`;
+}
+
 /** The one-line bar: percent, bytes, speed, ETA, and what is wrong when something is. */
-export function progressLine(p: ModelProgress, width = 100): string {
+export function progressLine(p: ModelProgress, width = 100, sources: readonly ModelSource[] = []): string {
   const pct = p.total ? Math.min(100, (p.bytes / p.total) * 100) : null;
   const barW = 20;
   const filled = pct === null ? 0 : Math.round((pct / 100) * barW);
@@ -102,15 +128,24 @@ export function progressLine(p: ModelProgress, width = 100): string {
         : `${trouble.name}: ${trouble.message ?? 'retrying'}`;
   } else if (active.some((f) => f.state === 'verifying')) tail = `verifying ${active.map((f) => f.name).join(', ')}`;
   else tail = `${formatBytes(p.speed)}/s  ETA ${duration(p.etaSeconds)}  ${active.map((f) => f.name).join(', ')}`;
+  // Say whose server it is once the download has moved past the first one (or is on a third party's).
+  const on = active.find((f) => f.url !== null)?.url ?? null;
+  if (on !== null && sources.length > 0) {
+    const src = sources.find((x) => x.host === urlHost(on));
+    if (!src || src.thirdParty || sources.indexOf(src) > 0) tail += ` from ${urlSourceLabel(on, sources)}`;
+  }
   const line = `${p.modelId} ${bar} ${pct === null ? '  ?%' : `${pct.toFixed(0).padStart(3)}%`}  ${amount}  ${tail}`;
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
 
-/** Lines worth printing on a pipe: each file's state changes (not every byte). */
+/**
+ * Lines worth printing on a pipe: each file's state changes (not every byte); retries once per file and
+ * mirror, not once per attempt.
+ */
 function stateChanges(prev: Map<string, string>, p: ModelProgress): string[] {
   const out: string[] = [];
   for (const f of p.files) {
-    const key = `${f.state}|${f.message ?? ''}`;
+    const key = f.state === 'retrying' ? `retrying|${f.mirror}` : `${f.state}|${f.message ?? ''}`;
     if (prev.get(f.name) === key) continue;
     prev.set(f.name, key);
     if (['queued', 'connecting', 'downloading', 'verifying'].includes(f.state)) continue;
@@ -171,6 +206,8 @@ export function registerModelsCommands(
     .argument('<id>', 'catalog id (see `fstudio models list`)')
     .option('--json', 'print the installed model as JSON when done')
     .option('--mirror <url...>', 'base URL(s) tried first, as <url>/<id>/<file> (also $FSTUDIO_MODEL_MIRROR)')
+    .option('--third-party-mirrors', "also use mirrors not run by the model's publisher (hf-mirror.com, ...)")
+    .option('--no-third-party-mirrors', "only the publisher's own servers (default: the studio's setting)")
     .addHelpText(
       'after',
       examples([
@@ -179,21 +216,26 @@ export function registerModelsCommands(
         'FSTUDIO_MODEL_MIRROR=https://models.example.org/fstudio fstudio models pull smollm2-135m-instruct',
       ]),
     )
-    .action(async (id: string, opts: { json?: boolean; mirror?: string[] }) => {
+    .action(async (id: string, opts: { json?: boolean; mirror?: string[]; thirdPartyMirrors?: boolean }) => {
+      const thirdParty = opts.thirdPartyMirrors ?? (await thirdPartySetting(getDataDir()));
       const m = await open({
         extraMirrors: mirrorsFrom(opts.mirror),
         mirrorsOnly: process.env.FSTUDIO_MODEL_MIRROR_ONLY === '1',
+        thirdPartyMirrors: () => thirdParty,
       });
-      m.entry(id); // unknown ids fail before anything is printed
+      const entry = m.entry(id); // unknown ids fail before anything is printed
+      const { sources } = await m.info(id);
+      err.write(`Downloading ${entry.title} ${sourcesLine(sources)}\n`);
       const tty = Boolean((err as NodeJS.WriteStream).isTTY);
       const cols = () => (err as NodeJS.WriteStream).columns ?? 100;
       const seen = new Map<string, string>();
       let drawn = false;
       const off = m.on('progress', (p) => {
         if (tty) {
-          for (const l of stateChanges(seen, p).filter((x) => /failed|skipped|retrying/.test(x)))
+          // Retries and stalls show on the bar itself, redrawn in place; only outcomes get a line of their own.
+          for (const l of stateChanges(seen, p).filter((x) => /: (failed|skipped)\b/.test(x)))
             err.write(`\r\x1b[K${l}\n`);
-          err.write(`\r${progressLine(p, cols() - 1)}\x1b[K`);
+          err.write(`\r${progressLine(p, cols() - 1, sources)}\x1b[K`);
           drawn = true;
         } else for (const l of stateChanges(seen, p)) err.write(`${l}\n`);
       });
@@ -219,6 +261,10 @@ export function registerModelsCommands(
           setExit(130);
           return;
         }
+        if (e instanceof Error && e.name === 'DownloadFailed')
+          throw new CliError(
+            `${e.message} (fstudio models pull ${id} resumes it; files you got another way: fstudio models import ${id} <file or folder>)`,
+          );
         throw e;
       } finally {
         off();
@@ -267,7 +313,11 @@ export function registerModelsCommands(
       const m = await open();
       const r = await m.verify(id);
       const lines = r.files.map((f) => `${f.result.padEnd(8)}  ${f.name}: ${f.message}`);
-      lines.push(r.ok ? `${id}: ok` : `${id}: problems found`);
+      lines.push(
+        r.ok
+          ? `${id}: ok`
+          : `${id}: problems found. Delete it (fstudio models rm ${id}) and download it again (fstudio models pull ${id}).`,
+      );
       print(opts.json, r, lines.join('\n'));
       setExit(r.ok ? 0 : 1);
     });

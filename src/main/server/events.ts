@@ -41,18 +41,32 @@ export function attachEvents(server: Server, opts: EventsOptions): { close(): vo
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
       ws.on('error', (e) => opts.log(`events socket error: ${e.message}`));
+      ws.on('close', () => {
+        if (wss.clients.size === 0) unsubscribe();
+      });
+      subscribe();
       wss.emit('connection', ws, req);
     });
   };
   server.on('upgrade', onUpgrade);
 
-  const unsubscribe = (Object.keys(apiEvents) as EventName[]).map((event) =>
-    opts.studio.on(event, (payload) => {
-      const message = { event, payload };
-      const frame = hasBytes(payload) ? encodeWireBinary(message) : encodeWire(message);
-      for (const ws of wss.clients) if (ws.readyState === ws.OPEN) ws.send(frame);
-    }),
-  );
+  // The studio's events are listened to only while a client is connected: what a listener costs (the
+  // check for other processes' writes behind galleryChanged) is not paid for an empty room.
+  let subscriptions: (() => void)[] = [];
+  const subscribe = () => {
+    if (subscriptions.length > 0) return;
+    subscriptions = (Object.keys(apiEvents) as EventName[]).map((event) =>
+      opts.studio.on(event, (payload) => {
+        const message = { event, payload };
+        const frame = hasBytes(payload) ? encodeWireBinary(message) : encodeWire(message);
+        for (const ws of wss.clients) if (ws.readyState === ws.OPEN) ws.send(frame);
+      }),
+    );
+  };
+  const unsubscribe = () => {
+    for (const off of subscriptions) off();
+    subscriptions = [];
+  };
 
   // Drop clients that stopped answering pings (a sleeping laptop, a killed tab).
   const heartbeat = setInterval(() => {
@@ -71,7 +85,7 @@ export function attachEvents(server: Server, opts: EventsOptions): { close(): vo
     clientCount: () => wss.clients.size,
     close() {
       clearInterval(heartbeat);
-      for (const off of unsubscribe) off();
+      unsubscribe();
       server.off('upgrade', onUpgrade);
       for (const ws of wss.clients) ws.close(1001, 'server closing');
       wss.close();

@@ -7,7 +7,8 @@
 //   GET  /*                        the built renderer (out/web)
 //
 // Every request needs the token (Bearer header or cookie), a Host header naming this server,
-// and must not come from another site's page.
+// and must not come from another site's page. A refusal is JSON, except for a page load by a
+// person's browser, which gets a page in words saying how to get in (help-page.ts).
 import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,7 @@ import {
 import { dispatchCall } from '../api/dispatch.js';
 import { attachEvents } from './events.js';
 import { isInside, resolveStatic } from './static.js';
+import { HELP_PAGE_CSP, helpPage, isPageLoad, noTokenPage } from './help-page.js';
 
 export interface ServerOptions {
   studio: Studio;
@@ -35,6 +37,8 @@ export interface ServerOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** Ports tried in order when `port` is taken (a last 0 takes any free one). */
+  fallbackPorts?: number[];
   /** Random 32 bytes (base64url) unless given. */
   token?: string;
   /** Folder of the built renderer (out/web); null serves the API only. */
@@ -50,6 +54,8 @@ export interface RunningServer {
   /** Base URL without the token, e.g. http://127.0.0.1:5173/ */
   url: string;
   port: number;
+  /** The port asked for, when it was taken and a fallback port is used instead. */
+  portTaken: number | null;
   host: string;
   token: string;
   /** Number of connected event sockets (for tests and the status line). */
@@ -193,13 +199,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (given === null || !tokensEqual(given, token))
       return {
         status: 401,
+        stale: given !== null,
         name: 'Unauthorized',
         message:
           given === null
-            ? 'This server needs its token: open the URL with ?token=... that `fstudio serve` printed, or send "Authorization: Bearer <token>".'
-            : 'Wrong token. Use the one `fstudio serve` printed when it started.',
+            ? 'This server needs its token: open the link with ?token=... that fstudio serve printed, or send "Authorization: Bearer <token>".'
+            : 'Wrong token: this server has another one. Open the link fstudio serve printed when it started.',
       };
     return null;
+  };
+
+  type Refusal = NonNullable<ReturnType<typeof refuse>>;
+
+  /** A refusal as JSON for the app and scripts; as a page in words for a person's browser. */
+  const sendRefusal = (req: IncomingMessage, res: ServerResponse, r: Refusal): void => {
+    if (r.status === 401 && isPageLoad(req)) return sendHtml(res, 401, noTokenPage('stale' in r && r.stale === true));
+    sendError(res, r.status, r.name, r.message);
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -212,7 +227,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // The browser's first visit: /?token=... becomes a cookie, and the token leaves the address bar.
     if (rawPath === '/' && url.searchParams.has('token') && (method === 'GET' || method === 'HEAD')) {
       const refusal = refuse(req, url, true, true);
-      if (refusal) return sendError(res, refusal.status, refusal.name, refusal.message);
+      if (refusal) return sendRefusal(req, res, refusal);
       const crossSite = /^(cross|same)-site$/.test(String(req.headers['sec-fetch-site'] ?? ''));
       if (crossSite) {
         // A redirect would still count as the other site's navigation, and the SameSite=Strict cookie
@@ -241,7 +256,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
 
     const refusal = refuse(req, url, false);
-    if (refusal) return sendError(res, refusal.status, refusal.name, refusal.message);
+    if (refusal) return sendRefusal(req, res, refusal);
     const decoded = checkPath(rawPath);
 
     if (decoded.startsWith('/api/')) {
@@ -291,6 +306,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (!webRoot) throw new HttpError(404, 'NotFound', 'This server was started without the web UI.');
     const file = await resolveStatic(webRoot, decoded);
     if (!file) {
+      if (decoded === '/' && isPageLoad(req))
+        return sendHtml(
+          res,
+          404,
+          helpPage('The studio’s web pages are not built yet', [
+            `There is no index.html in ${webRoot}.`,
+            'In the folder of the studio, run `npm run build:web`, then reload this page (the server can keep running).',
+          ]),
+        );
       if (decoded === '/')
         throw new HttpError(
           404,
@@ -308,6 +332,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       headers['X-Frame-Options'] = 'DENY';
     }
     return streamFile(req, res, file.path, file.mime, headers);
+  }
+
+  function sendHtml(res: ServerResponse, status: number, html: string): void {
+    res.writeHead(status, {
+      ...commonHeaders,
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(html),
+      'Content-Security-Policy': HELP_PAGE_CSP,
+      'X-Frame-Options': 'DENY',
+      'Cache-Control': 'no-store',
+      ...(bodyUnread(res.req) ? { Connection: 'close' } : {}),
+    });
+    res.end(res.req.method === 'HEAD' ? undefined : html);
   }
 
   function streamFile(
@@ -367,13 +404,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     refuse: (req, url) => refuse(req, url, true),
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, bindHost, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (p: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(p, bindHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  const candidates = [opts.port ?? 0, ...(opts.fallbackPorts ?? [])];
+  for (let i = 0; ; i++) {
+    try {
+      await listen(candidates[i]!);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' && i + 1 < candidates.length) continue;
+      events.close();
+      throw e;
+    }
+  }
   port = (server.address() as AddressInfo).port;
   const shownHost =
     bindHost === '0.0.0.0' || bindHost === '::' ? LOOPBACK : bindHost.includes(':') ? `[${bindHost}]` : bindHost;
@@ -381,6 +430,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     url: `http://${shownHost}:${port}/`,
     port,
+    portTaken: port === (opts.port ?? 0) || (opts.port ?? 0) === 0 ? null : opts.port!,
     host: bindHost,
     token,
     eventClients: () => events.clientCount(),

@@ -110,7 +110,7 @@ export async function exportItem(ctx: StudioContext, id: number, opts: { noteAnd
     throw new StudioError(
       'FileMissing',
       `The file of item ${id} (${row.path}) is missing from the data folder ${ctx.dataDir}. ` +
-        'Put it back from a backup, or import the same image again; `fstudio doctor` lists missing files.',
+        'Put it back from a backup, or delete the item and import the image again.',
     );
   });
   const label = row.fileName ?? `item ${id}`;

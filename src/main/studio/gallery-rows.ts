@@ -19,7 +19,7 @@ export function card(r: CardRow): GalleryItem {
 }
 
 export function notFound(id: number): StudioError {
-  return new StudioError('NotFound', `No gallery item with id ${id} (it may have been deleted). Refresh the gallery.`);
+  return new StudioError('NotFound', `No gallery item with id ${id}: it may have been deleted.`);
 }
 
 export function cardOf(history: History, id: number): GalleryItem {

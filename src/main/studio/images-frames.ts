@@ -9,7 +9,8 @@ const raw = (rgb: Uint8Array, width: number, height: number) => {
   return sharp(rgb, { raw: { width, height, channels: 3 } });
 };
 
-const bytes = (b: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
+const bytes = (b: Buffer): Uint8Array<ArrayBuffer> =>
+  new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
 
 /** The full picture, losslessly. */
 export async function rgbToPng(rgb: Uint8Array, width: number, height: number): Promise<Uint8Array<ArrayBuffer>> {
@@ -46,7 +47,8 @@ export async function animate(
     frames.map((f) => sharp(f).resize(size.width, size.height, { fit: 'fill' }).png().toBuffer()),
   );
   const delay = pages.map((_, i) => (i === pages.length - 1 ? delayMs * 10 : delayMs));
-  const img = sharp(pages, { join: { animated: true } });
+  // sharp joins two or more images; a trajectory of one snapshot is a one-frame file.
+  const img = pages.length === 1 ? sharp(pages[0]) : sharp(pages, { join: { animated: true } });
   const out = format === 'webp' ? img.webp({ loop: 0, delay, quality: 90 }) : img.gif({ loop: 0, delay });
   return bytes(await out.toBuffer());
 }

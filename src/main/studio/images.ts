@@ -113,7 +113,8 @@ export async function inspectImage(data: Uint8Array, name: string): Promise<Insp
   } catch (e) {
     throw new StudioError(
       'CorruptImage',
-      `${name} looks like a ${type.format.toUpperCase()} but its header cannot be read: ${(e as Error).message}`,
+      `${name} looks like a ${type.format.toUpperCase()} but its header cannot be read (${sharpReason(e)}). ` +
+        'Re-export or re-download the file.',
     );
   }
   const width = meta.autoOrient?.width ?? meta.width;
@@ -135,13 +136,22 @@ function decoder(data: Uint8Array) {
   return sharp(pixelsOnly(data), { limitInputPixels: MAX_PIXELS, failOn: 'error' });
 }
 
+/**
+ * libvips's reason, as one clean phrase: its first line, without the trailing colon it leaves when it
+ * has nothing to add ("Input buffer has corrupt header: ").
+ */
+export function sharpReason(e: unknown): string {
+  const text = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  return text.replace(/[\s:]+$/, '').trim() || 'no reason given';
+}
+
 function decodeError(name: string, e: unknown): StudioError {
-  const msg = (e as Error).message ?? String(e);
+  const msg = sharpReason(e);
   if (/pixel limit/i.test(msg))
     return new StudioError('ImageTooLarge', `${name} is over the limit of ${mp(MAX_PIXELS)}; it was not decoded.`);
   return new StudioError(
     'CorruptImage',
-    `${name} is truncated or corrupt and cannot be decoded (${msg.trim()}). Re-export or re-download the file.`,
+    `${name} is truncated or corrupt and cannot be decoded (${msg}). Re-export or re-download the file.`,
   );
 }
 

@@ -1,5 +1,6 @@
 // openStudio(): the application services behind every transport. It opens the data folder (the
-// database first, then this process's registration, the integrity check and the crash sweeps) and
+// database first, then this process's registration, a cheap probe of the database and the recovery
+// of runs; the integrity check and the sweeps of files run after, in the background) and
 // composes the handler groups of handlers/*.ts, one per domain of the StudioApi, over one
 // StudioContext. The transports validate arguments with the zod schemas of api.ts first.
 import { mkdir } from 'node:fs/promises';
@@ -14,6 +15,8 @@ import { jobHandlers } from './handlers/jobs.js';
 import { modelHandlers } from './handlers/models.js';
 import { systemHandlers } from './handlers/system.js';
 import { History } from './history.js';
+import { ForeignWrites } from './history-watch.js';
+import { HistoryReader } from './history-reader.js';
 import { ImportDecoder } from './import-decoder.js';
 import { THUMB_MIME } from './images.js';
 import { GenerationService } from './jobs/generation.js';
@@ -21,7 +24,9 @@ import { JobManager } from './jobs/manager.js';
 import { FolderBusyError, registerOpen, type OpenRegistration } from './lock.js';
 import { RunnerSet } from '../engine/runtime/runner.js';
 import { ModelManager } from './models/manager.js';
-import { recover, skippedRecovery } from './recovery.js';
+import { NOT_CHECKED, openReportProblems } from './open-report.js';
+import { DataFolderCheck, emptyReport, recoverRuns } from './recovery.js';
+import { WatchService } from './watch.js';
 import { SettingsStore } from './settings.js';
 import type { AssetVariant, OpenReport, Studio, StudioOptions } from './types.js';
 
@@ -31,7 +36,12 @@ export const DB_FILE = 'history.db';
 
 /** A Studio as openStudio makes it: with the report of its open-time checks always present. */
 export interface StudioService extends Studio {
+  /** The report of the data folder's check, filled in as the background check goes. */
   readonly openReport: OpenReport;
+  /** Resolves with the report once the background check has finished (or stopped, and why). */
+  readonly checked: Promise<OpenReport>;
+  /** The watched folders. */
+  readonly watch: WatchService;
   /** The generation queue and runs (the CLI runs its own run through it). */
   readonly generation: GenerationService;
 }
@@ -49,7 +59,8 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
   // The database first: a database from a newer app must be refused before anything is touched.
   const history = History.open(join(dataDir, DB_FILE));
   const files = new AssetFiles(dataDir);
-  let report: OpenReport;
+  const report: OpenReport = emptyReport(NOT_CHECKED, 'running');
+  const mutex = new Mutex();
   let settings: SettingsStore;
   let lock: OpenRegistration | null = null;
   try {
@@ -63,16 +74,12 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
           'Check that the data folder is writable, or choose another (--data-dir or FSTUDIO_DATA_DIR).',
       );
     }
-    const quickCheck = history.quickCheck();
-    if (quickCheck !== 'ok')
-      throw new StudioError(
-        'DatabaseCorrupt',
-        `The history database ${join(dataDir, DB_FILE)} failed its integrity check (${quickCheck}). ` +
-          `Copy the data folder somewhere safe, then move history.db aside to start a fresh history.`,
-      );
-    report = await lock.sweep(
-      () => recover(history, files, quickCheck),
-      (why) => skippedRecovery(quickCheck, why),
+    // Reads a few pages, not every one: PRAGMA quick_check runs in the background (DataFolderCheck).
+    history.probe();
+    // Runs left running by a process that is gone: only when no other process has the folder open.
+    await lock.sweep(
+      async () => recoverRuns(history, report),
+      (why) => (report.sweep = { skipped: why }),
     );
     settings = await SettingsStore.load(dataDir);
   } catch (e) {
@@ -93,11 +100,21 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     }
   }
 
+  // Another process's writes (the CLI's import, a CLI run) reach open windows as the same event.
+  const foreign = new ForeignWrites(history, () => emit('galleryChanged', { reason: 'update', ids: [] }));
+
   const models = new ModelManager(dataDir, {
     extraMirrors: (process.env.FSTUDIO_MODEL_MIRROR ?? '').split(/[,\s]+/).filter(Boolean),
     mirrorsOnly: process.env.FSTUDIO_MODEL_MIRROR_ONLY === '1',
+    thirdPartyMirrors: () => settings.get().thirdPartyMirrors,
   });
   const runners = new RunnerSet(opts.computeWorker ? { entry: opts.computeWorker } : {});
+  const reader = new HistoryReader(join(dataDir, DB_FILE), dataDir);
+  // The integrity check and the sweeps, in the background; a process that may not sweep (another
+  // has the folder open) skips them, as it did at open.
+  const check =
+    report.sweep === 'running' ? new DataFolderCheck({ history, files, reader, mutex, lock: lock! }, report) : null;
+  const checked = check ? check.done : Promise.resolve(report);
   let closed = false;
   const ctx: StudioContext = {
     dataDir,
@@ -109,14 +126,18 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     compute: new StudioCompute(models, runners),
     jobs: new JobManager(emit),
     decoder: new ImportDecoder(),
+    reader,
     report,
-    mutex: new Mutex(),
+    checking: () => report.sweep === 'running',
+    mutex,
     emit,
     live: () => {
       if (closed) throw closedError();
     },
   };
   const generation = new GenerationService(ctx, { runQueue: opts.runQueue ?? true });
+  // Watched folders are followed by the long-lived processes (the app, `fstudio serve`), not by one-shot commands.
+  const watch = new WatchService(ctx, { follow: opts.watchFolders ?? opts.runQueue ?? true });
   // One group of handlers per domain, composed as api.ts composes the call groups.
   const handlers: StudioHandlers = {
     ...systemHandlers(ctx),
@@ -124,19 +145,31 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     ...generateHandlers(ctx, generation),
     ...modelHandlers(ctx),
     ...jobHandlers(ctx),
+    ...watch.handlers(),
   };
+  watch.trashItems = (ids) => handlers.deleteItems({ ids });
   generation.start();
+  void checked.then((r) => {
+    if (!closed && check) emit('dataFolderChecked', { problems: openReportProblems(r) });
+  });
+  watch.start();
 
   return {
     dataDir,
     handlers,
     generation,
+    watch,
     openReport: report,
+    checked,
     on(name, listener) {
       let set = listeners.get(name);
       if (!set) listeners.set(name, (set = new Set()));
       set.add(listener as (p: never) => void);
-      return () => set.delete(listener as (p: never) => void);
+      const unwatch = name === 'galleryChanged' ? foreign.listen() : null;
+      return () => {
+        unwatch?.();
+        return set.delete(listener as (p: never) => void);
+      };
     },
     async assetFile(sha256: string, variant: AssetVariant) {
       if (closed || typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) return null;
@@ -151,10 +184,15 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     async close() {
       if (closed) return;
       closed = true;
+      foreign.stop();
       await generation.close(); // a running run pauses, to resume at the next start
       ctx.jobs.close();
+      await watch.close();
+      check?.stop();
       await ctx.mutex.idle();
       await ctx.decoder.close();
+      await reader.close(); // ends a quick_check under way (the check then says it stopped)
+      await check?.done;
       await runners.close();
       await models.close();
       history.close();

@@ -11,6 +11,8 @@ export const SETTINGS_FILE = 'settings.json';
 const Stored = z.object({
   preferredProvider: Provider.catch('auto').default('auto'),
   theme: Theme.catch('system').default('system'),
+  thirdPartyMirrors: z.boolean().catch(true).default(true),
+  exportNoteAndTags: z.boolean().catch(false).default(false),
 });
 type Stored = z.infer<typeof Stored>;
 
@@ -44,6 +46,8 @@ export class SettingsStore {
     const next: Stored = { ...this.current };
     if (patch.preferredProvider !== undefined) next.preferredProvider = patch.preferredProvider;
     if (patch.theme !== undefined) next.theme = patch.theme;
+    if (patch.thirdPartyMirrors !== undefined) next.thirdPartyMirrors = patch.thirdPartyMirrors;
+    if (patch.exportNoteAndTags !== undefined) next.exportNoteAndTags = patch.exportNoteAndTags;
     await writeFileAtomic(join(this.dataDir, SETTINGS_FILE), JSON.stringify(next, null, 2) + '\n');
     this.current = next;
     return this.get();

@@ -75,9 +75,9 @@ describe('import and gallery', () => {
   it('imports a good file, reports the bad one, prints a summary and exits 1', async () => {
     const r = await fstudio(['--data-dir', dataDir, 'import', good, bad, path.join(root, 'missing.png')]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/Import finished: 1 imported, 2 failed \(3 files\)\./);
+    expect(r.stdout).toMatch(/Import finished: 1 imported, 1 failed \(2 files\)\. 1 path not found \(see above\)\./);
     expect(r.stderr).toContain(`failed: ${bad}:`);
-    expect(r.stderr).toMatch(/missing\.png: no such file/);
+    expect(r.stderr).toMatch(/Not found: .*missing\.png \(no such file or folder\): check the path\./);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack without --verbose
   });
 

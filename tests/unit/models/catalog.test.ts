@@ -59,6 +59,24 @@ describe('models/catalog.json', () => {
     for (const m of c.models) for (const f of m.files) expect(f.sha256).toBeUndefined();
   });
 
+  it('gives a size for every file, so every model shows one, and names the server of every URL', () => {
+    const c = builtinCatalog();
+    for (const m of c.models) for (const f of m.files) expect(f.size, `${m.id}/${f.name}`).toBeDefined();
+    const hosts = new Map(c.hosts.map((h) => [h.host, h]));
+    for (const u of c.models.flatMap((m) => m.files.flatMap((f) => f.urls)))
+      expect(hosts.has(new URL(u).hostname), u).toBe(true);
+    // Mirrors run by others than the publisher are marked, so the user can turn them off.
+    expect(hosts.get('hf-mirror.com')!.thirdParty).toBe(true);
+    expect(hosts.get('huggingface.co')!.thirdParty).toBe(false);
+    expect(hosts.get('heibox.uni-heidelberg.de')!.thirdParty).toBe(false);
+    // The recommended set (one default per kind) is about 1.8 GB; Generate's pair about 1.6 GB.
+    const size = (ids: string[]) =>
+      ids.reduce((a, id) => a + findModel(c, id)!.files.reduce((b, f) => b + f.size!.bytes, 0), 0);
+    const all = size(ModelKind.options.map((k) => defaultModel(c, k).id));
+    expect(all / 1e9).toBeCloseTo(1.79, 1);
+    expect(size([defaultModel(c, 'clip').id, defaultModel(c, 'vqgan').id]) / 1e9).toBeCloseTo(1.59, 1);
+  });
+
   it('says mirrors are wanted where only one host is known', () => {
     for (const m of builtinCatalog().models.filter((x) => x.kind === 'vqgan'))
       expect(m.notes).toMatch(/mirrors are wanted/);

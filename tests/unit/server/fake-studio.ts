@@ -32,7 +32,13 @@ export function fakeStudio(dataDir: string): FakeStudio {
   writeFileSync(path.join(dataDir, 'assets', `${SHA}.thumb.webp`), 'RIFF....WEBP');
   const listeners = new Map<string, Set<(p: unknown) => void>>();
   const calls: { name: string; args: unknown }[] = [];
-  let settings: Settings = { dataDir, preferredProvider: 'auto', theme: 'system' };
+  let settings: Settings = {
+    dataDir,
+    preferredProvider: 'auto',
+    theme: 'system',
+    thirdPartyMirrors: true,
+    exportNoteAndTags: false,
+  };
   const item: GalleryItem = {
     id: 1,
     runId: 1,

@@ -294,7 +294,14 @@ describe('export', () => {
     const r = await call(s, 'importImages', { files: [{ name: 'sunset.png', data: original }] });
     const id = r.imported[0]!.id;
     await call(s, 'setNote', { id, note: 'exported' });
+    await call(s, 'setTags', { id, tags: ['private-tag'] });
     const before = (await call(s, 'getItem', { id })).metadata;
+    // By default the user's note and tags stay out of the file; the setting (or the call) puts them in.
+    const plain = await call(s, 'exportItem', { id });
+    const plainChunk = JSON.parse(readImageMetadata(plain.data).raw['foundation-studio']!);
+    expect(plainChunk.note).toBeUndefined();
+    expect(JSON.stringify(plainChunk)).not.toContain('private-tag');
+    await call(s, 'updateSettings', { exportNoteAndTags: true });
     const ex = await call(s, 'exportItem', { id });
     expect([ex.name, ex.mime]).toEqual(['sunset.png', 'image/png']);
     const back = readImageMetadata(ex.data);
@@ -313,6 +320,7 @@ describe('export', () => {
       note: 'exported',
       image: { fileName: 'sunset.png' },
     });
+    expect(back.raw['foundation-studio']).toContain('private-tag');
     // Same pixels.
     const [p0, p1] = await Promise.all([
       sharp(original).raw().toBuffer(),
@@ -648,7 +656,9 @@ describe('open-time repairs', () => {
     // b is still listed (its row is kept); importing the same bytes again puts its file back.
     expect((await call(s, 'galleryQuery', {})).items.map((i) => i.id)).toEqual([c.id, b.id, a.id]);
     expect(await s.assetFile(b.sha256, 'file')).toBeNull();
-    await expect(call(s, 'exportItem', { id: b.id })).rejects.toThrow(/missing from the data folder.*import the same/);
+    await expect(call(s, 'exportItem', { id: b.id })).rejects.toThrow(
+      /missing from the data folder.*Put it back from a backup, or delete the item and import the image again/,
+    );
     const again = await call(s, 'importImages', { files: [{ name: 'r2.png', data: await makePng({ seed: 602 }) }] });
     expect(again.duplicates.map((d) => d.item.id)).toEqual([b.id]);
     expect((await s.assetFile(b.sha256, 'file'))!.path).toBe(bFile);

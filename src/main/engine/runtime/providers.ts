@@ -110,9 +110,9 @@ async function probeOne(ort: Ort, p: ExplicitProvider): Promise<ProviderReport> 
     const got = Array.from(out.data as Float32Array);
     if (got.join() !== '2,4,6,8')
       return { name: p, available: false, reason: `probe graph computed ${got.join(', ')} instead of 2, 4, 6, 8`, ms };
-    const software =
-      p === 'webgpu' && softwareVulkanOnly() ? ' (software Vulkan: Mesa lavapipe; no GPU device found)' : '';
-    return { name: p, available: true, reason: `probe session ran${software}`, ms };
+    const software = p === 'webgpu' && softwareVulkanOnly();
+    const how = software ? ' (software Vulkan: Mesa lavapipe; no GPU device found)' : '';
+    return { name: p, available: true, reason: `probe session ran${how}`, ms, ...(software ? { software } : {}) };
   } catch (e) {
     return {
       name: p,

@@ -2,6 +2,7 @@
 // licences and how each file is verified. Hashes are only ever the published ones: a file with
 // no published SHA-256 is checked against Hugging Face's X-Linked-Etag (the SHA-256 of an LFS
 // file) or has its hash recorded on first download, and is shown as "recorded, not verified".
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import catalogJson from '../../../../models/catalog.json' with { type: 'json' };
 
@@ -72,10 +73,35 @@ export const CatalogEntry = z
   });
 export type CatalogEntry = z.infer<typeof CatalogEntry>;
 
+/** A host the catalog downloads from: who runs it, and whether that is someone other than the model's publisher. */
+export const CatalogHost = z
+  .object({
+    host: z.string().regex(/^[a-z0-9.-]+$/, 'a host name in lower case'),
+    name: z.string().min(1),
+    /** Run by someone other than the publisher of the models it serves (a mirror): the user may turn these off. */
+    thirdParty: z.boolean(),
+    about: z.string().min(1),
+  })
+  .strict();
+export type CatalogHost = z.infer<typeof CatalogHost>;
+
 export const Catalog = z
-  .object({ version: z.literal(1), models: z.array(CatalogEntry).min(1) })
+  .object({
+    version: z.literal(1),
+    /** Who runs each host the URLs point at (a catalog that lists any must list them all). */
+    hosts: z.array(CatalogHost).default([]),
+    models: z.array(CatalogEntry).min(1),
+  })
   .strict()
   .superRefine((c, ctx) => {
+    // Every URL's host is named, so the user is told whose server a download comes from.
+    const hosts = new Set(c.hosts.map((h) => h.host));
+    if (hosts.size > 0)
+      for (const m of c.models)
+        for (const f of m.files)
+          for (const u of f.urls)
+            if (!hosts.has(new URL(u).hostname))
+              ctx.addIssue({ code: 'custom', message: `${m.id}/${f.name}: the host of ${u} is not in "hosts"` });
     const ids = new Set<string>();
     for (const m of c.models) {
       if (ids.has(m.id)) ctx.addIssue({ code: 'custom', message: `duplicate model id "${m.id}"` });
@@ -103,9 +129,34 @@ export function parseCatalog(json: unknown): Catalog {
 }
 
 let builtin: Catalog | null = null;
-/** The catalog shipped with the app (models/catalog.json), validated once. */
+/**
+ * The catalog shipped with the app (models/catalog.json), validated once; or, when FSTUDIO_MODEL_CATALOG
+ * names a file, that catalog instead (an organisation's own models and servers, or a test's).
+ */
 export function builtinCatalog(): Catalog {
-  return (builtin ??= parseCatalog(catalogJson));
+  if (builtin) return builtin;
+  const own = process.env.FSTUDIO_MODEL_CATALOG;
+  if (!own) return (builtin = parseCatalog(catalogJson));
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(own, 'utf8'));
+  } catch (e) {
+    throw new Error(
+      `FSTUDIO_MODEL_CATALOG names ${own}, which cannot be read as JSON (${(e as Error).message}). Fix the file, or unset the variable to use the built-in catalog.`,
+    );
+  }
+  return (builtin = parseCatalog(json));
+}
+
+/** The catalog's entry for a URL's host; null for a host it does not name (the user's own mirror). */
+export function hostOf(catalog: Catalog, url: string): CatalogHost | null {
+  let name: string;
+  try {
+    name = new URL(url).hostname;
+  } catch {
+    return null;
+  }
+  return catalog.hosts.find((h) => h.host === name) ?? null;
 }
 
 export function findModel(catalog: Catalog, id: string): CatalogEntry | undefined {

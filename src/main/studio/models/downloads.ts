@@ -47,7 +47,7 @@ export interface DownloadSpec {
   linkedEtagUrls?: string[];
   /**
    * Size from the catalog, for the free-space check before starting; a download whose size is far
-   * from it (exact: any difference; approximate: outside 50%..150%) is refused as not the file.
+   * from it (exact: any difference; approximate, of 16 MiB or more: outside 50%..150%) is refused as not the file.
    */
   size?: { bytes: number; approximate: boolean };
   /** Failing on every mirror does not fail the job (the file is reported as skipped). */
@@ -160,9 +160,18 @@ export function isHuggingFaceUrl(url: URL): boolean {
   );
 }
 
-/** Whether `bytes` is plausibly the catalog's file: exact sizes must match, approximate ones be within 50%..150%. */
+/**
+ * Approximate sizes below this are the catalog's estimate of a small text file (a config, a tokenizer):
+ * shown and counted for free space, never held against the file (such files change size between versions).
+ */
+export const CHECKED_APPROXIMATE_SIZE = 16 * 1024 * 1024;
+
+/**
+ * Whether `bytes` is plausibly the catalog's file: exact sizes must match, approximate ones of large files
+ * be within 50%..150% (an error page instead of the weights is the mistake this catches).
+ */
 export function sizeMismatch(bytes: number, size: DownloadSpec['size']): string | null {
-  if (!size) return null;
+  if (!size || (size.approximate && size.bytes < CHECKED_APPROXIMATE_SIZE)) return null;
   const ok = size.approximate ? bytes >= size.bytes * 0.5 && bytes <= size.bytes * 1.5 : bytes === size.bytes;
   if (ok) return null;
   return (
@@ -836,7 +845,7 @@ export class Downloader {
         'disk-full',
         `Not enough free disk space in ${dir}: the download needs ${formatBytes(need)} ` +
           `(plus ${formatBytes(this.o.reserveBytes)} kept free) but only ${formatBytes(free)} is free. ` +
-          `Free some space or choose another data folder, then pull again (finished parts are kept).`,
+          `Free some space or choose another data folder, then download again (what has arrived is kept).`,
       );
   }
 
@@ -1070,7 +1079,7 @@ function localWriteError(e: unknown, path: string): DownloadError | null {
   if (err.code === 'ENOSPC' || err.code === 'EDQUOT')
     return new DownloadError(
       'disk-full',
-      `The disk filled up while writing ${path} (${err.code}). Free some space and pull again; what has arrived is kept.`,
+      `The disk filled up while writing ${path} (${err.code}). Free some space and download again; what has arrived is kept.`,
     );
   if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS')
     return new DownloadError(
@@ -1088,14 +1097,20 @@ function commonDir(dirs: string[]): string {
   return first.slice(0, n).join(sep) || sep;
 }
 
-/** The one-line answer when every mirror failed because no host name resolved. */
+/**
+ * The one-line answer when every mirror failed because no host name resolved: what happened, without
+ * advice (whoever shows it adds what to do, once).
+ */
 function noNetworkMessage(failures: MirrorFailure[]): string | null {
   if (failures.length === 0 || !failures.every((f) => f.unresolvedHost)) return null;
   const hosts = [...new Set(failures.map((f) => f.unresolvedHost!))].join(', ');
-  return (
-    `no network: could not resolve ${hosts}. ` +
-    `Check the internet connection (or set FSTUDIO_MODEL_MIRROR to a mirror you can reach) and pull again.`
-  );
+  return `no network: could not reach ${hosts} (the names did not resolve).`;
+}
+
+/** A failure where no mirror's host name resolved: the network (or its DNS) is down. */
+export function isOffline(err: DownloadError): boolean {
+  const mirrors = err.failures.flatMap((f) => f.mirrors);
+  return err.code === 'failed' && mirrors.length > 0 && mirrors.every((m) => m.unresolvedHost);
 }
 
 function hostOf(url: string): string {

@@ -24,16 +24,25 @@ import { basename, extname, isAbsolute, join, posix, resolve, sep, win32 } from 
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { StudioError } from '../../../shared/api.js';
-import { builtinCatalog, defaultModel, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
+import { builtinCatalog, defaultModel, hostOf, type Catalog, type CatalogEntry, type CatalogFile } from './catalog.js';
 import {
   type FileVerification,
   type ModelFileInfo,
   type ModelImportReport,
   type ModelInfo,
   type ModelProgress,
+  type ModelSource,
   type VerifyReport,
+  urlHost,
 } from '../../../shared/models.js';
-import { DownloadError, Downloader, type DownloaderOptions, type FileResult, type JobHandle } from './downloads.js';
+import {
+  DownloadError,
+  Downloader,
+  isOffline,
+  type DownloaderOptions,
+  type FileResult,
+  type JobHandle,
+} from './downloads.js';
 import { hashFile } from './hash.js';
 import { acquireFolderLock } from '../lock.js';
 
@@ -84,6 +93,11 @@ export interface ModelManagerOptions {
    * organisation's mirror, and tests that must not reach the internet whatever the machine.
    */
   mirrorsOnly?: boolean;
+  /**
+   * Whether the catalog's third-party mirrors (hosts not run by the model's publisher) may be used,
+   * asked at each pull (the user's setting; true when not given).
+   */
+  thirdPartyMirrors?: () => boolean;
 }
 
 type ManagerEvents = {
@@ -128,6 +142,7 @@ export class ModelManager {
   private readonly downloader: Downloader;
   private readonly extraMirrors: string[];
   private readonly mirrorsOnly: boolean;
+  private readonly thirdPartyMirrors: () => boolean;
   private readonly pulls = new Map<string, Pull>();
   private seq = 0;
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -145,6 +160,7 @@ export class ModelManager {
     this.downloader = opts.downloader instanceof Downloader ? opts.downloader : new Downloader(opts.downloader);
     this.extraMirrors = (opts.extraMirrors ?? []).map((b) => b.replace(/\/+$/, ''));
     this.mirrorsOnly = opts.mirrorsOnly ?? false;
+    this.thirdPartyMirrors = opts.thirdPartyMirrors ?? (() => true);
   }
 
   on<K extends keyof ManagerEvents>(name: K, listener: (p: ManagerEvents[K]) => void): () => void {
@@ -277,8 +293,39 @@ export class ModelManager {
       expectedApproximate: e.files.some((f) => f.size?.approximate),
       expectedUnknownFiles: e.files.filter((f) => !f.size).length,
       dir: this.modelDir(id),
+      sources: this.sources(e),
       files,
     };
+  }
+
+  /** The servers a model's files come from, in the order tried, each with who runs it and whether it is used. */
+  private sources(e: CatalogEntry): ModelSource[] {
+    const out: ModelSource[] = [];
+    const add = (s: ModelSource) => {
+      if (!out.some((x) => x.host === s.host)) out.push(s);
+    };
+    for (const base of this.extraMirrors)
+      add({
+        host: urlHost(base),
+        name: 'your mirror',
+        thirdParty: false,
+        about: 'a mirror you chose (FSTUDIO_MODEL_MIRROR or --mirror), tried first',
+        enabled: true,
+        unusedBecause: null,
+      });
+    const thirdParty = this.thirdPartyMirrors();
+    for (const u of e.files.flatMap((f) => f.urls)) {
+      const h = hostOf(this.catalog, u);
+      add({
+        host: h?.host ?? urlHost(u),
+        name: h?.name ?? urlHost(u),
+        thirdParty: h?.thirdParty ?? false,
+        about: h?.about ?? '',
+        enabled: !this.mirrorsOnly && (thirdParty || !h?.thirdParty),
+        unusedBecause: this.mirrorsOnly ? 'mirror-only' : !thirdParty && h?.thirdParty ? 'third-party-off' : null,
+      });
+    }
+    return out;
   }
 
   /**
@@ -292,8 +339,8 @@ export class ModelManager {
       if (info.state !== 'installed')
         throw new StudioError(
           'ModelNotInstalled',
-          `${entry.id} is ${info.state === 'partial' ? 'only partly downloaded' : 'not installed'}. ` +
-            `Run \`fstudio models pull ${entry.id}\` (or import its files with \`fstudio models import ${entry.id} <path>\`).`,
+          `${entry.title} (${entry.id}) is ${info.state === 'partial' ? 'only partly downloaded' : 'not installed'}: ` +
+            `download it on the Models page (or: fstudio models pull ${entry.id}), or import its files.`,
         );
       return { path: info.dir, entry };
     }
@@ -356,8 +403,8 @@ export class ModelManager {
       throw new StudioError(
         isId ? 'ModelNotInstalled' : 'NotFound',
         isId
-          ? `model "${named}" is not installed (no ${join(dir, 'config.json')}); download it on the Models page ` +
-              `or with \`fstudio models pull ${named}\`, or pass a model folder`
+          ? `model "${named}" is not installed (no ${join(dir, 'config.json')}): download it on the Models page ` +
+              `(or: fstudio models pull ${named}), or choose a model folder`
           : `no model folder "${named}"`,
       );
     }
@@ -374,17 +421,18 @@ export class ModelManager {
     if (info.state !== 'installed')
       throw new StudioError(
         'ModelNotInstalled',
-        `VQGAN "${entry.id}" is not installed (${info.state}). Download it on the Models page or with ` +
-          `\`fstudio models pull ${entry.id}\`, or pass --model <folder or last.ckpt>.`,
+        `VQGAN "${entry.id}" is not installed (${info.state}): download it on the Models page ` +
+          `(or: fstudio models pull ${entry.id}), or choose a folder or last.ckpt of your own.`,
       );
     return resolved(entry.id, this.modelDir(entry.id), entry);
   }
 
   // ---------- pull / cancel ----------
 
-  private urlsFor(e: CatalogEntry, f: CatalogFile): string[] {
+  private urlsFor(e: CatalogEntry, f: CatalogFile, thirdParty: boolean): string[] {
     const own = this.extraMirrors.map((b) => `${b}/${e.id}/${f.name}`);
-    return this.mirrorsOnly ? own : [...own, ...f.urls];
+    if (this.mirrorsOnly) return own;
+    return [...own, ...f.urls.filter((u) => thirdParty || !hostOf(this.catalog, u)?.thirdParty)];
   }
 
   /** Queues the download of every file not yet in place; a second pull of the same model joins the first. */
@@ -436,18 +484,31 @@ export class ModelManager {
     const id = e.id;
     const before = await this.info(id);
     const todo = e.files.filter((f) => before.files.find((x) => x.name === f.name)!.state !== 'present');
+    const thirdParty = this.thirdPartyMirrors();
+    const unreachable = todo.filter((f) => !f.optional && this.urlsFor(e, f, thirdParty).length === 0);
+    if (unreachable.length > 0) {
+      const hosts = [...new Set(unreachable.flatMap((f) => f.urls).map((u) => hostOf(this.catalog, u)?.name ?? u))];
+      throw new StudioError(
+        'NoMirror',
+        `${e.title} can be downloaded only from ${hosts.join(' and ')}, which ${hosts.length === 1 ? 'is a third-party host' : 'are third-party hosts'} ` +
+          `(not its publisher's), and third-party mirrors are turned off. To use ${hosts.length === 1 ? 'it' : 'them'}, turn them on ` +
+          `(Settings, Model downloads; or fstudio models pull --third-party-mirrors), or get the files another way and import them.`,
+      );
+    }
     const handle = this.downloader.enqueue(
-      todo.map((f) => ({
-        name: f.name,
-        urls: this.urlsFor(e, f),
-        dest: this.filePath(id, f.name),
-        sha256: f.sha256,
-        linkedEtag: f.verify === 'hf-linked-etag',
-        // Only the catalog's own (Hugging Face) URLs: an extra mirror's X-Linked-Etag proves nothing.
-        linkedEtagUrls: f.urls,
-        size: f.size,
-        optional: f.optional,
-      })),
+      todo
+        .filter((f) => this.urlsFor(e, f, thirdParty).length > 0)
+        .map((f) => ({
+          name: f.name,
+          urls: this.urlsFor(e, f, thirdParty),
+          dest: this.filePath(id, f.name),
+          sha256: f.sha256,
+          linkedEtag: f.verify === 'hf-linked-etag',
+          // Only the catalog's own (Hugging Face) URLs: an extra mirror's X-Linked-Etag proves nothing.
+          linkedEtagUrls: f.urls,
+          size: f.size,
+          optional: f.optional,
+        })),
       {
         jobId: pull.jobId,
         signal: pull.ctl.signal,
@@ -645,7 +706,7 @@ export class ModelManager {
           sha256: null,
           expected: f.sha256 ?? state.files[f.name]?.sha256 ?? null,
           verification: null,
-          message: f.optional ? 'not downloaded (optional)' : `missing: run \`fstudio models pull ${e.id}\``,
+          message: f.optional ? 'not downloaded (optional)' : 'missing: download the model again',
         });
         continue;
       }
@@ -680,7 +741,7 @@ export class ModelManager {
           verification,
           message:
             `changed or damaged: SHA-256 ${sha256}, expected ${expected} (${f.sha256 ? 'catalog' : 'recorded when it was installed'}). ` +
-            `Run \`fstudio models rm ${e.id}\` and pull it again.`,
+            'Delete the model and download it again.',
         });
       } else {
         if (rec && rec.bytes !== bytes) await this.updateState(id, (s) => (s.files[f.name]!.bytes = bytes));
@@ -811,15 +872,17 @@ function busy(e: CatalogEntry, holder: number | null): StudioError {
 function pullError(e: CatalogEntry, err: unknown): StudioError {
   if (err instanceof DownloadError) {
     if (err.code === 'cancelled')
-      return new StudioError('Cancelled', `The download of ${e.id} was cancelled; pull again to resume.`);
+      return new StudioError(
+        'Cancelled',
+        `The download of ${e.title} was stopped; what has arrived is kept, and downloading again resumes it.`,
+      );
     if (err.code === 'disk-full') return new StudioError('DiskFull', err.message);
     if (err.code === 'io') return new StudioError('WriteFailed', err.message);
-    return new StudioError(
-      'DownloadFailed',
-      `Could not download ${e.title} (${e.id}).\n${err.message}\n` +
-        `Check the connection and pull again (finished files and .part files are kept, so it resumes), ` +
-        `or download the files yourself and run \`fstudio models import ${e.id} <file or folder>\`.`,
-    );
+    // One piece of advice, after the facts: the downloader's message says only what happened.
+    const advice = isOffline(err)
+      ? 'Check the internet connection, then download again: what has arrived is kept, so it resumes.'
+      : 'Try again later: what has arrived is kept, so it resumes.';
+    return new StudioError('DownloadFailed', `Could not download ${e.title} (${e.id}): ${err.message}\n${advice}`);
   }
   if (err instanceof StudioError) return err;
   return new StudioError('DownloadFailed', `Could not download ${e.id}: ${(err as Error).message}`);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { GenerateSettings } from '../../../shared/api.js';
 import { lossGeometry, thin, type LossPoint } from './chart.js';
-import { applySpec, defaultForm, fork, problems, toSettings } from './form.svelte.js';
+import { applySpec, defaultForm, fork, problems, toSettings, useImageSettings } from './form.svelte.js';
 import { missingModels } from './needs.js';
 import { formatPrompts, parsePrompt, parsePrompts, textProblem } from './prompts.js';
 import type { ModelInfo } from '../../../shared/api.js';
@@ -214,5 +214,51 @@ describe('missing models', () => {
 
   it('a chosen installed model or a folder the catalog does not know is not missing', () => {
     expect(missingModels(list, 'clip-b16', 'my-vqgan-folder').models).toEqual([]);
+  });
+});
+
+describe('the settings of an image from another tool', () => {
+  const castle = {
+    prompt: 'a castle on a hill | at dusk',
+    negativePrompt: 'blurry, lowres',
+    parameters: { Steps: '20', Seed: '1234567890', Size: '500x770', Sampler: 'Euler a' },
+    width: 96,
+    height: 128,
+  };
+
+  it('fills the prompt, the negative prompt as a prompt that pushes away, the size and the seed', () => {
+    const f = defaultForm();
+    const { carried, dropped } = useImageSettings(castle, 'castle.png', f);
+    expect(strip(f.phrases)).toEqual([
+      [
+        { text: 'a castle on a hill, at dusk', weight: 1, stop: null },
+        { text: 'blurry, lowres', weight: -1, stop: null },
+      ],
+    ]);
+    // Sizes a run takes: multiples of 16.
+    expect([f.width, f.height]).toEqual([496, 768]);
+    expect([f.seed, f.seedLocked]).toEqual([1234567890, true]);
+    expect(f.steps).toBe(defaultForm().steps);
+    expect(f.filledFrom).toBe('Using the settings of “castle.png”');
+    expect(carried).toEqual([
+      'the prompt',
+      'the negative prompt (as a prompt of weight −1)',
+      'the size (496 × 768)',
+      'the seed',
+    ]);
+    expect(dropped).toEqual(['the 20 sampler steps (a VQGAN+CLIP run counts its own steps)']);
+    expect(problems(f)).toEqual([]);
+  });
+
+  it('takes the image size when the parameters give none, and says why a seed too large stays out', () => {
+    const f = defaultForm();
+    const { dropped } = useImageSettings(
+      { prompt: 'glass bottle', negativePrompt: null, parameters: { Seed: '156680208700286' }, width: 100, height: 60 },
+      'ComfyUI_00007_.png',
+      f,
+    );
+    expect([f.width, f.height]).toEqual([96, 64]);
+    expect(f.seedLocked).toBe(false);
+    expect(dropped).toEqual(['the seed 156680208700286 (seeds here go up to 4294967295)']);
   });
 });

@@ -359,3 +359,65 @@ export function fork(
 export function stopForking(f: GenerateForm = form): void {
   f.fork = null;
 }
+
+/** What an image made elsewhere (AUTOMATIC1111, ComfyUI, InvokeAI, ...) says about how it was made. */
+export interface ImageSettings {
+  prompt: string | null;
+  negativePrompt: string | null;
+  /** The tool's parameters as shown ("Seed", "Size", "Steps", ...). */
+  parameters: Record<string, string>;
+  /** The image's own size, used when the parameters give none. */
+  width: number;
+  height: number;
+}
+
+/** Sizes a run takes: multiples of 16 (VQGAN's grid) within the form's bounds. */
+const runSize = (n: number): number => Math.min(4096, Math.max(16, Math.round(n / 16) * 16));
+
+/**
+ * Fills the form from an image another tool made: its prompt (and its negative prompt as a prompt
+ * that pushes away, weight −1), its size, and its seed where it fits this studio's seeds. The
+ * rest starts fresh: the tool's sampler steps, CFG scale and model are not what a VQGAN+CLIP run
+ * means by its steps and models. Returns what was carried over and what was not, in words.
+ */
+export function useImageSettings(
+  image: ImageSettings,
+  title: string,
+  f: GenerateForm = form,
+): { carried: string[]; dropped: string[] } {
+  const carried: string[] = [];
+  const dropped: string[] = [];
+  const next = defaultForm();
+  // `|` and `^` separate prompts and story phrases here; in another tool's prompt they are text.
+  const text = (s: string) => s.replace(/\s*[|^]\s*/g, ', ').trim();
+  if (image.prompt?.trim()) {
+    next.phrases = [[emptyRow(text(image.prompt))]];
+    carried.push('the prompt');
+  }
+  if (image.negativePrompt?.trim()) {
+    next.phrases[0]!.push({ ...emptyRow(text(image.negativePrompt)), weight: -1 });
+    carried.push('the negative prompt (as a prompt of weight −1)');
+  }
+  const size = /^(\d+)\s*x\s*(\d+)$/i.exec(image.parameters.Size ?? '');
+  const [w, h] = size ? [Number(size[1]), Number(size[2])] : [image.width, image.height];
+  if (w > 0 && h > 0) {
+    next.width = runSize(w);
+    next.height = runSize(h);
+    carried.push(`the size (${next.width} × ${next.height})`);
+  }
+  const seed = image.parameters.Seed;
+  if (seed !== undefined) {
+    const n = Number(seed);
+    if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) {
+      next.seed = n;
+      next.seedLocked = true;
+      carried.push('the seed');
+    } else dropped.push(`the seed ${seed} (seeds here go up to 4294967295)`);
+  }
+  if (image.parameters.Steps !== undefined)
+    dropped.push(`the ${image.parameters.Steps} sampler steps (a VQGAN+CLIP run counts its own steps)`);
+  releasePictures(f);
+  Object.assign(f, next);
+  f.filledFrom = `Using the settings of “${title}”`;
+  return { carried, dropped };
+}

@@ -317,7 +317,7 @@ export async function startRuns(): Promise<void> {
   // Events sent while the connection was down are lost: fetch what changed when it returns.
   let wasClosed = false;
   studio.onConnection((state) => {
-    if (state === 'closed') wasClosed = true;
+    if (state === 'closed' || state === 'unauthorized') wasClosed = true;
     else if (state === 'open' && wasClosed) {
       wasClosed = false;
       void runs.refreshQueue();

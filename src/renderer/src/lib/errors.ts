@@ -9,8 +9,8 @@ const nextStep: Record<string, string> = {
   InternalError: 'Try again; if it keeps failing, copy the report from the System page and report it.',
   NotFound: 'It may have been deleted in another window; the view has been refreshed.',
   FileMissing: 'The file is gone from the data folder; delete this entry and import the image again.',
-  Unauthorized: 'Open the link printed by `fstudio serve` again (it carries the access token).',
-  Forbidden: 'Open the studio from the link printed by `fstudio serve`.',
+  Unauthorized: 'Open the link the studio server printed when it started (it carries the access token).',
+  Forbidden: 'Open the studio from the link the studio server printed when it started.',
   NetworkError: 'Check that the studio server is still running, then try again.',
 };
 
@@ -22,6 +22,7 @@ export function describeError(error: unknown, doing: string): string {
   return hint && !message.includes(hint) ? `${doing} failed: ${message} ${hint}` : `${doing} failed: ${message}`;
 }
 
+/** An action's failure: a newer failure of the same action replaces it. */
 export function toastError(error: unknown, doing: string): void {
-  showToast('error', describeError(error, doing));
+  showToast('error', describeError(error, doing), { key: `failed|${doing}` });
 }

@@ -36,6 +36,7 @@ export const shortcutList: readonly { keys: string; does: string }[] = [
   { keys: '/', does: 'Search the gallery' },
   { keys: 'Arrow keys, Home, End, Page Up/Down', does: 'Move in the gallery grid' },
   { keys: 'Enter', does: 'Open the detail panel' },
+  { keys: '← / →, + / −, 0, 1 in the viewer', does: 'Previous / next image, zoom, fit, actual size' },
   { keys: 'Esc', does: 'Close the detail panel or this sheet' },
   { keys: 'F', does: 'Toggle favourite' },
   { keys: isMac ? 'Delete (⌫)' : 'Delete', does: 'Delete (with undo)' },

@@ -17,7 +17,11 @@ import {
 import { decodeWire, decodeWireBinary, encodeWire } from '../../../shared/wire.js';
 
 export type AssetVariant = 'file' | 'thumb';
-export type ConnectionState = 'connecting' | 'open' | 'closed';
+/**
+ * The event channel: `unauthorized` when the server is there but refuses this page's token (it was
+ * given a new one); the client keeps trying either way, so the page carries on once it is let in again.
+ */
+export type ConnectionState = 'connecting' | 'open' | 'closed' | 'unauthorized';
 
 export type StudioClient = StudioApi & {
   transport: 'electron' | 'server';
@@ -180,15 +184,46 @@ export function serverClient(opts: ServerClientOptions = {}): StudioClient {
 
   const hasListeners = () => [...listeners.values()].some((s) => s.size > 0) || connectionListeners.size > 0;
 
+  /** Whether the server answers but refuses our token (a socket refused that way only says "closed"). */
+  async function refusesToken(): Promise<boolean> {
+    try {
+      const res = await doFetch(`${base}/api/getSettings`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          ...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),
+        },
+        body: encodeWire({ args: {} }),
+        credentials: 'same-origin',
+      });
+      return res.status === 401;
+    } catch {
+      return false; // not there at all
+    }
+  }
+
+  function retryLater(): void {
+    if (!hasListeners() || retryTimer) return;
+    // 0.5 s, 1 s, 2 s ... up to 5 s, with jitter so many tabs do not reconnect in step: a restarted
+    // server is found within seconds.
+    const delay = Math.min(5_000, 500 * 2 ** attempt++) * (0.75 + Math.random() * 0.5);
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      connect();
+    }, delay);
+  }
+
   function connect(): void {
     if (socket || retryTimer) return;
-    setState('connecting');
+    if (state !== 'unauthorized') setState('connecting');
     const query = opts.token ? `?token=${encodeURIComponent(opts.token)}` : '';
     const WS = opts.WebSocket ?? WebSocket;
     const ws = new WS(`${base.replace(/^http/, 'ws')}/events${query}`);
     ws.binaryType = 'arraybuffer'; // events that carry bytes (preview frames) arrive as binary frames
     socket = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       attempt = 0;
       setState('open');
       // Events sent while we were away are lost: tell the views to refresh everything, and ask where
@@ -211,15 +246,18 @@ export function serverClient(opts: ServerClientOptions = {}): StudioClient {
       }
     };
     ws.onclose = () => {
-      socket = null;
-      setState('closed');
-      if (!hasListeners()) return;
-      // 0.5 s, 1 s, 2 s ... up to 10 s, with jitter so many tabs do not reconnect in step.
-      const delay = Math.min(10_000, 500 * 2 ** attempt++) * (0.75 + Math.random() * 0.5);
-      retryTimer = setTimeout(() => {
-        retryTimer = null;
-        connect();
-      }, delay);
+      if (socket === ws) socket = null;
+      if (opened || !hasListeners()) {
+        setState('closed');
+        retryLater();
+        return;
+      }
+      // Refused before it opened: the server may be down, or up with another token. Ask which.
+      void refusesToken().then((refused) => {
+        if (socket) return; // a newer socket took over meanwhile
+        setState(refused ? 'unauthorized' : 'closed');
+        retryLater();
+      });
     };
   }
 

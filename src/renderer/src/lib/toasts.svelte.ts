@@ -1,5 +1,7 @@
 // Transient messages for results and errors. One shared list, mutated in place, rendered
-// by components/Toasts.svelte. Errors stay longer because they carry what to do next.
+// by components/Toasts.svelte. Errors stay longer because they carry what to do next. One toast per
+// action: a toast given a `key` replaces the one showing with the same key (the delete's "Undo" gives
+// way to "Restored", a second save of a note to the first), instead of stacking beside it.
 
 export type ToastKind = 'info' | 'success' | 'error';
 
@@ -15,6 +17,8 @@ export interface Toast {
   /** Optional second line, e.g. the list of files that failed to import. */
   details?: string[];
   action?: ToastAction;
+  /** What the toast is about ("note", "delete"): a newer toast with the same key takes its place. */
+  key?: string;
 }
 
 export const toasts = $state<{ list: Toast[] }>({ list: [] });
@@ -27,9 +31,23 @@ const timers = new Map<number, ReturnType<typeof setTimeout>>();
 // Long enough to read two lines and reach the Undo button; errors wait for the user.
 const lifetimeMs: Record<ToastKind, number | null> = { info: 6000, success: 6000, error: null };
 
-export function showToast(kind: ToastKind, message: string, extra: Pick<Toast, 'details' | 'action'> = {}): number {
+export function showToast(
+  kind: ToastKind,
+  message: string,
+  extra: Pick<Toast, 'details' | 'action' | 'key'> = {},
+): number {
   const id = nextId++;
-  toasts.list.push({ id, kind, message, ...extra });
+  // Without a key, the same words again replace themselves (a result said twice is said once).
+  const key = extra.key ?? `${kind}|${message}`;
+  const toast: Toast = { id, kind, message, ...extra, key };
+  const same = toasts.list.findIndex((t) => t.key === key);
+  if (same >= 0) {
+    // In the old one's place, so the stack does not jump.
+    const old = toasts.list[same]!;
+    clearTimeout(timers.get(old.id));
+    timers.delete(old.id);
+    toasts.list[same] = toast;
+  } else toasts.list.push(toast);
   // Keep the stack short: the oldest non-error toasts go first.
   while (toasts.list.length > 5) dismissToast(toasts.list.find((t) => t.kind !== 'error')?.id ?? toasts.list[0]!.id);
   const ms = lifetimeMs[kind];

@@ -60,10 +60,12 @@ export function startModels(): void {
     if (reason !== 'verify') verifications.delete(id);
     void refreshModels();
   });
+  // Third-party mirrors turned on or off: the cards say which servers are used.
+  studio.onSettingsChanged(() => void refreshModels());
   // Events sent while the connection was down are lost: reload what is on disk when it returns.
   let wasClosed = false;
   studio.onConnection((s) => {
-    if (s === 'closed') wasClosed = true;
+    if (s === 'closed' || s === 'unauthorized') wasClosed = true;
     else if (s === 'open' && wasClosed) {
       wasClosed = false;
       void refreshModels();
@@ -77,3 +79,15 @@ export function isActive(p: ModelProgress | undefined): p is ModelProgress {
 }
 
 export const activePulls = (): number => [...pulls.values()].filter(isActive).length;
+
+/** Several models' downloads as one: the bytes that arrived over the bytes there are, from events or the list. */
+export function downloadTotals(list: readonly ModelInfo[]): { bytes: number; size: number } {
+  let bytes = 0;
+  let size = 0;
+  for (const m of list) {
+    const p = pulls.get(m.id);
+    bytes += p?.bytes ?? m.bytesOnDisk;
+    size += p?.total ?? m.expectedBytes ?? 0;
+  }
+  return { bytes, size };
+}

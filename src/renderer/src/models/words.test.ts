@@ -2,7 +2,15 @@
 // headline a pull gets (a stall outranks downloading; files waiting for a slot read as queued).
 import { describe, expect, it } from 'vitest';
 import type { ModelProgress } from '../../../shared/models.js';
-import { etaWords, fileLine, modelSizeWords, pullHeadline, pullPhase, type FileProgress } from './words.js';
+import {
+  etaWords,
+  fileLine,
+  modelSizeWords,
+  pullHeadline,
+  pullPhase,
+  sourcesWords,
+  type FileProgress,
+} from './words.js';
 
 function file(state: FileProgress['state'], extra: Partial<FileProgress> = {}): FileProgress {
   return {
@@ -71,8 +79,30 @@ describe('words', () => {
     expect(pullHeadline(pull('failed', [file('failed')], { message }))).toBe(message);
   });
 
-  it('names the mirror a file moved on to', () => {
-    expect(fileLine(file('connecting', { mirror: 2 }))).toBe('Connecting · mirror 2 of 2');
-    expect(fileLine(file('done', { mirror: 2 }))).toBe('Done');
+  it('names the server a file comes from, and says when it is a third party', () => {
+    const sources = [
+      {
+        host: 'huggingface.co',
+        name: 'Hugging Face',
+        thirdParty: false,
+        about: '',
+        enabled: true,
+        unusedBecause: null,
+      },
+      { host: 'hf-mirror.com', name: 'hf-mirror.com', thirdParty: true, about: '', enabled: true, unusedBecause: null },
+    ];
+    const on = (url: string) => file('connecting', { url });
+    expect(fileLine(on('https://huggingface.co/x/f.bin'), sources)).toBe(
+      'Connecting · from huggingface.co (Hugging Face)',
+    );
+    expect(fileLine(on('https://hf-mirror.com/x/f.bin'), sources)).toBe(
+      'Connecting · from hf-mirror.com (third-party mirror)',
+    );
+    expect(fileLine(on('http://127.0.0.1:8000/m/f.bin'), sources)).toBe('Connecting · from 127.0.0.1');
+    expect(fileLine(file('done', { url: 'https://hf-mirror.com/x/f.bin' }), sources)).toBe('Done');
+    expect(sourcesWords([sources[0]!, { ...sources[1]!, enabled: false, unusedBecause: 'third-party-off' }])).toEqual({
+      tried: 'huggingface.co (Hugging Face)',
+      off: 'hf-mirror.com (third-party mirrors are turned off in Settings)',
+    });
   });
 });

@@ -1,19 +1,38 @@
 // How the Models page says things: verification, sizes, states and progress in plain words.
 // Kept apart from the components so each phrase has one home (and a unit test).
-import type { FileVerification, ModelInfo, ModelProgress } from '../../../shared/models.js';
+import {
+  sourceLabel,
+  unusedSourcesWords,
+  urlSourceLabel,
+  type FileVerification,
+  type ModelInfo,
+  type ModelProgress,
+  type ModelSource,
+} from '../../../shared/models.js';
 import { formatBytes } from '../lib/format.js';
 
 export type ModelKind = ModelInfo['kind'];
 export type FileProgress = ModelProgress['files'][number];
 
-export const kindOrder: readonly { kind: ModelKind; title: string; blurb: string }[] = [
+export const kindOrder: readonly { kind: ModelKind; title: string; blurb: string; usedBy: string }[] = [
   {
     kind: 'clip',
     title: 'CLIP',
     blurb: 'Scores images against text: guides image generation and classifies zero-shot.',
+    usedBy: 'Generate needs one.',
   },
-  { kind: 'vqgan', title: 'VQGAN', blurb: 'Turns a grid of tokens into an image: the canvas VQGAN+CLIP paints on.' },
-  { kind: 'text-lm', title: 'Text LMs', blurb: 'Small language models for few-shot prompts and prompt-made models.' },
+  {
+    kind: 'vqgan',
+    title: 'VQGAN',
+    blurb: 'Turns a grid of tokens into an image: the canvas VQGAN+CLIP paints on.',
+    usedBy: 'Generate needs one.',
+  },
+  {
+    kind: 'text-lm',
+    title: 'Text LMs',
+    blurb: 'Small language models for few-shot prompts and prompt-made models.',
+    usedBy: 'No page uses them yet.',
+  },
 ];
 
 export const verificationWords: Record<FileVerification, string> = {
@@ -141,12 +160,21 @@ export function pullHeadline(p: ModelProgress): string {
   }
 }
 
-/** One file's status line: its state, then why (a stall, a retry, the mirror it is on). */
-export function fileLine(f: FileProgress): string {
+/** One file's status line: its state, then where it comes from, then why (a stall, a retry). */
+export function fileLine(f: FileProgress, sources: readonly ModelSource[] = []): string {
   const parts: string[] = [fileStateWords[f.state]];
   if (f.state === 'downloading' || f.state === 'stalled' || f.state === 'verifying') parts.push(progressLine(f));
-  if (f.mirrors > 1 && f.mirror > 1 && !['done', 'skipped'].includes(f.state))
-    parts.push(`mirror ${f.mirror} of ${f.mirrors}`);
+  if (f.url && !['done', 'skipped', 'queued', 'failed', 'cancelled'].includes(f.state))
+    parts.push(`from ${urlSourceLabel(f.url, sources)}`);
   if (f.message && f.state !== 'done') parts.push(f.message);
   return parts.filter(Boolean).join(' · ');
+}
+
+/** "huggingface.co (Hugging Face), then hf-mirror.com (third-party mirror)", and what is turned off. */
+export function sourcesWords(sources: readonly ModelSource[]): { tried: string; off: string | null } {
+  const on = sources.filter((s) => s.enabled);
+  return {
+    tried: on.map(sourceLabel).join(', then ') || 'no server (every one is turned off)',
+    off: unusedSourcesWords(sources, 'turned off in Settings'),
+  };
 }

@@ -72,6 +72,17 @@ export const GalleryPage = z.object({
 });
 export type GalleryPage = z.infer<typeof GalleryPage>;
 
+/** The tools whose metadata the studio reads, as their makers name them (`source` of ImageMetadata). */
+export const TOOL_NAMES = {
+  'foundation-studio': 'Foundation Studio',
+  automatic1111: 'AUTOMATIC1111',
+  comfyui: 'ComfyUI',
+  invokeai: 'InvokeAI',
+  novelai: 'NovelAI',
+  fooocus: 'Fooocus',
+  swarmui: 'SwarmUI',
+} as const;
+
 /** Metadata found in an image's PNG text chunks, by the tool that wrote it. */
 export const ImageMetadata = z.object({
   /**

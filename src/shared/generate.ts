@@ -121,6 +121,10 @@ export type RunDetail = z.infer<typeof RunDetail>;
 
 const RunArg = z.object({ runId: Id }).strict();
 
+/** How a trajectory exports: an animated WebP or GIF, or numbered PNG frames in a ZIP. */
+export const TrajectoryFormat = z.enum(['webp', 'gif', 'png-frames']);
+export type TrajectoryFormat = z.infer<typeof TrajectoryFormat>;
+
 export const generateCalls = {
   /** Queues a run; `from` starts it from a snapshot of another run (fork), with these settings. */
   generate: {
@@ -150,7 +154,7 @@ export const generateCalls = {
   getRun: { args: RunArg, result: RunDetail },
   /** The whole trajectory as an animated image (every snapshot a frame). */
   exportTrajectory: {
-    args: z.object({ runId: Id, format: z.enum(['webp', 'gif']).default('webp') }).strict(),
+    args: z.object({ runId: Id, format: TrajectoryFormat.default('webp') }).strict(),
     result: z.object({ name: z.string(), mime: z.string(), data: Bytes }),
   },
   /**

@@ -12,26 +12,6 @@ import { StudioApp } from './studio-app.js';
 
 const mod = process.platform === 'darwin' ? 'Meta' : 'Control';
 
-/**
- * Screenshots of the page as it is, in both themes, at the desktop size and a small window; `show` is
- * scrolled into view at each size (what the shot is about, when the window is too small for all).
- */
-async function shootAll(page: Page, app: StudioApp, name: string, show?: Locator): Promise<void> {
-  for (const [w, h] of [
-    [1280, 800],
-    [800, 600],
-  ] as const) {
-    await page.setViewportSize({ width: w, height: h });
-    await show?.scrollIntoViewIfNeeded();
-    for (const scheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await app.screenshot(`${name}-${w}-${scheme}`);
-    }
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ colorScheme: 'light' });
-}
-
 async function openGenerate(page: Page): Promise<void> {
   await page.keyboard.press(`${mod}+1`);
   await expect(page.getByRole('heading', { name: 'Generate', level: 1 })).toBeVisible();
@@ -86,7 +66,7 @@ firstRunTest(
     await expect(firstRun).toContainText(/\d+(\.\d)? [KMGT]?B free in /);
     // Generate says what to do instead of failing later.
     await page.getByRole('textbox', { name: 'Prompt 1' }).fill('a cosmic room of seismic surprises');
-    await shootAll(page, app, 'generate-first-run');
+    await app.screenshotAll('generate-first-run');
     await page.keyboard.press(`${mod}+Enter`);
     await expect(app.errors).toContainText('download them above, or choose installed ones under Advanced');
 
@@ -202,7 +182,7 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   expect(await run.getByRole('img', { name: /^Preview at step/ }).getAttribute('src')).not.toBe(firstSrc);
   await expect(run.getByRole('status')).toContainText(/Step \d+ of 50000 · [\d.]+ (it\/s|s\/it)/);
   await expect(run.getByRole('img', { name: /^Loss at step \d+: total/ })).toBeVisible();
-  await shootAll(page, app, 'generate-running', run.getByRole('progressbar', { name: 'Run progress' }));
+  await app.screenshotAll('generate-running', run.getByRole('progressbar', { name: 'Run progress' }));
 
   // Pause: the steps stop; resume: they go on.
   await run.getByRole('button', { name: 'Pause' }).click();
@@ -231,7 +211,7 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   await queue.getByRole('button', { name: 'Move “a quiet garden of loud flowers” down' }).click();
   await expect(queue.getByRole('listitem').nth(1)).toContainText('a lighthouse at dawn');
   await expect(queue.getByRole('listitem').nth(2)).toContainText('a quiet garden of loud flowers');
-  await shootAll(page, app, 'generate-queue', queue);
+  await app.screenshotAll('generate-queue', queue);
 
   // Cancel the long run: it ends, the queue goes on.
   await queue.getByRole('button', { name: /^a cosmic room/ }).click();
@@ -259,7 +239,7 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   await expect(page.getByRole('textbox', { name: 'Prompt 1' })).toBeFocused();
   await expect(page.getByLabel('Width')).toBeDisabled();
   await fillForm(page, { prompt: 'a cosmic room of tidal whispers', steps: 20 });
-  await shootAll(page, app, 'generate-fork-form', forking);
+  await app.screenshotAll('generate-fork-form', forking);
   await settingsForm(page)
     .getByRole('button', { name: `Generate from step ${snapshotStep}` })
     .click();
@@ -273,12 +253,17 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   await expect(run).toContainText(`forked from #`);
   await expect(run).toContainText(`at step ${snapshotStep}`);
   await expect(run.getByRole('img', { name: /^Final image at step \d+$/ })).toBeVisible();
-  await shootAll(page, app, 'generate-done', run.getByRole('slider', { name: 'Trajectory' }));
+  await app.screenshotAll('generate-done', run.getByRole('slider', { name: 'Trajectory' }));
 
   // Its trajectory exports as an animation; "continue" adds steps as a new run from its last step.
   const download = page.waitForEvent('download');
-  await run.getByRole('button', { name: 'Export as animation' }).click();
+  await run.getByRole('button', { name: 'Export', exact: true }).click();
   expect((await download).suggestedFilename()).toMatch(/\.webp$/);
+  // Or as numbered PNG frames in a ZIP.
+  await run.getByRole('combobox', { name: 'Export format' }).selectOption('png-frames');
+  const frames = page.waitForEvent('download');
+  await run.getByRole('button', { name: 'Export', exact: true }).click();
+  expect((await frames).suggestedFilename()).toMatch(/^run-\d+-trajectory\.zip$/);
   await run.getByRole('spinbutton', { name: 'Steps to add' }).fill('10');
   await run.getByRole('button', { name: 'Continue' }).click();
   await expect(app.notifications).toContainText('Queued 10 more steps of “a cosmic room of tidal whispers”.');
@@ -297,12 +282,7 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   await expect(app.detail.getByRole('heading', { name: 'a map of the old town' })).toBeVisible();
   await expect(app.detail).toContainText('Foundation Studio');
   await expect(app.detail.getByRole('table', { name: 'Generation parameters' })).toContainText('1234');
-  await shootAll(
-    page,
-    app,
-    'generate-gallery-detail',
-    app.detail.getByRole('table', { name: 'Generation parameters' }),
-  );
+  await app.screenshotAll('generate-gallery-detail', app.detail.getByRole('table', { name: 'Generation parameters' }));
   await app.detail.getByRole('button', { name: 'Remix' }).click();
   await expect(page.getByRole('heading', { name: 'Generate', level: 1 })).toBeVisible();
   await expect(page.getByText('Remixing “a map of the old town”')).toBeVisible();
@@ -310,5 +290,5 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   await expect(page.getByLabel('Seed', { exact: true })).toHaveValue('1234');
   await expect(page.getByLabel('Width')).toHaveValue('32');
   await expect(page.getByLabel('Steps', { exact: true })).toHaveValue('20');
-  await shootAll(page, app, 'generate-remix');
+  await app.screenshotAll('generate-remix');
 });

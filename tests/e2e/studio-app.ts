@@ -60,4 +60,25 @@ export class StudioApp {
     await this.page.waitForFunction(() => Array.from(document.images).every((img) => img.complete));
     await this.page.screenshot({ path: `${screenshotDir}/${name}.png` });
   }
+
+  /**
+   * Screenshots of the page as it is, in both themes, at the desktop size and a small window, as
+   * `<name>-<width>-<theme>.png`; `show` is scrolled into view at each size (what the shot is about,
+   * when the window is too small for all). Ends at 1280x800, light.
+   */
+  async screenshotAll(name: string, show?: Locator): Promise<void> {
+    for (const [w, h] of [
+      [1280, 800],
+      [800, 600],
+    ] as const) {
+      await this.page.setViewportSize({ width: w, height: h });
+      await show?.scrollIntoViewIfNeeded();
+      for (const scheme of ['light', 'dark'] as const) {
+        await this.page.emulateMedia({ colorScheme: scheme });
+        await this.screenshot(`${name}-${w}-${scheme}`);
+      }
+    }
+    await this.page.setViewportSize({ width: 1280, height: 800 });
+    await this.page.emulateMedia({ colorScheme: 'light' });
+  }
 }

@@ -1,6 +1,13 @@
 // `fstudio gallery list | search | show | export`.
 import path from 'node:path';
-import { type GalleryItem, type GalleryQuery, type ItemDetail, RunKind, StudioError } from '../../shared/api.js';
+import {
+  type GalleryItem,
+  type GalleryQuery,
+  type ItemDetail,
+  RunKind,
+  StudioError,
+  TOOL_NAMES,
+} from '../../shared/api.js';
 import { CliError, checkOutputFile, formatBytes, printJson, writeOutputFile } from './output.js';
 import { callStudio, withStudio } from './studio-session.js';
 
@@ -20,13 +27,7 @@ const KIND_WORDS: Record<GalleryItem['kind'], string> = {
 };
 
 const SOURCE_WORDS: Record<ItemDetail['metadata']['source'], string> = {
-  'foundation-studio': 'Foundation Studio',
-  automatic1111: 'AUTOMATIC1111',
-  comfyui: 'ComfyUI',
-  invokeai: 'InvokeAI',
-  novelai: 'NovelAI',
-  fooocus: 'Fooocus',
-  swarmui: 'SwarmUI',
+  ...TOOL_NAMES,
   unknown: 'an unrecognised tool',
   none: 'no metadata',
 };

@@ -5,7 +5,7 @@
 // which A1111's PNG Info would show as the prompt) is kept under ORIGINAL_PARAMETERS_KEY, bytes
 // unchanged, and A1111's text takes its place.
 import { readFile } from 'node:fs/promises';
-import { StudioError, type ImageMetadata } from '../../shared/api.js';
+import { StudioError, TOOL_NAMES, type ImageMetadata } from '../../shared/api.js';
 import { appVersion } from '../base/app-version.js';
 import type { StudioContext } from './context.js';
 import { liveImage, metadataOf, notFound } from './gallery-rows.js';
@@ -25,17 +25,6 @@ import {
 
 /** Where a `parameters` chunk that is not A1111's text is kept on export. */
 export const ORIGINAL_PARAMETERS_KEY = 'parameters (original)';
-
-/** The tools' names, as the A1111 chunk says which tool the metadata came from (when it must say more). */
-const TOOL_NAMES: Partial<Record<ImageMetadata['source'], string>> = {
-  automatic1111: 'AUTOMATIC1111',
-  comfyui: 'ComfyUI',
-  invokeai: 'InvokeAI',
-  novelai: 'NovelAI',
-  fooocus: 'Fooocus',
-  swarmui: 'SwarmUI',
-  'foundation-studio': 'Foundation Studio',
-};
 
 const toBytes = (b: Buffer | Uint8Array): Uint8Array<ArrayBuffer> =>
   new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
@@ -141,7 +130,7 @@ export async function exportItem(ctx: StudioContext, id: number, opts: { noteAnd
   // this export fill it when the metadata has fewer.
   if (!aside.keep && (meta.prompt || Object.keys(meta.parameters).length > 0)) {
     const fill: [string, string][] = [['Size', `${row.width}x${row.height}`]];
-    const tool = TOOL_NAMES[meta.source];
+    const tool = meta.source in TOOL_NAMES ? TOOL_NAMES[meta.source as keyof typeof TOOL_NAMES] : undefined;
     if (tool) fill.push(['Made with', tool]);
     fill.push(['Exported by', `Foundation Studio ${appVersion()}`]);
     texts.push({

@@ -1,6 +1,7 @@
 // A generation run's pictures with sharp (encoding runs in libvips's threads, not the calling one): the
 // final PNG, the live preview frames, the small frames kept with each snapshot, and the trajectory as an
 // animated WebP or GIF (no ffmpeg).
+import { zipSync } from 'fflate';
 import sharp from 'sharp';
 
 const raw = (rgb: Uint8Array, width: number, height: number) => {
@@ -51,4 +52,23 @@ export async function animate(
   const img = pages.length === 1 ? sharp(pages[0]) : sharp(pages, { join: { animated: true } });
   const out = format === 'webp' ? img.webp({ loop: 0, delay, quality: 90 }) : img.gif({ loop: 0, delay });
   return bytes(await out.toBuffer());
+}
+
+/**
+ * Frames as numbered PNGs in one ZIP (`<prefix>-step-000120.png`, in order), for tools that take an image
+ * sequence (ffmpeg, video editors). PNG is compressed already, so the ZIP only stores.
+ */
+export async function framesZip(
+  frames: readonly { step: number; data: Uint8Array }[],
+  prefix: string,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (frames.length === 0) throw new Error('no frames to export');
+  const width = String(Math.max(...frames.map((f) => f.step))).length;
+  const files: Record<string, Uint8Array> = {};
+  for (const f of frames) {
+    const name = `${prefix}-step-${String(f.step).padStart(Math.max(6, width), '0')}.png`;
+    files[name] = new Uint8Array(await sharp(f.data).png().toBuffer());
+  }
+  const zip = zipSync(files, { level: 0 });
+  return new Uint8Array(zip.buffer as ArrayBuffer, zip.byteOffset, zip.byteLength);
 }

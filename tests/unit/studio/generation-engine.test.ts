@@ -1,7 +1,7 @@
 // Generation end to end with the real VQGAN+CLIP task and the tiny fixture models: through the studio (a
 // run to the gallery, reproducible byte for byte, a fork that starts from the parent's picture at that
 // step) and through `fstudio generate` (nerdyrodent's options, the PNG written, the run in the history).
-import { cpSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -9,19 +9,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { apiCalls, type GenerateSettings } from '../../../src/shared/api.js';
 import { openStudio, type StudioService } from '../../../src/main/studio/index.js';
 import { readTextChunks } from '../../../src/main/studio/png-chunks.js';
+import { withTinyModels } from '../../fixtures/tiny-models.js';
 import { fstudio } from '../cli/fstudio.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'fstudio-gen-engine-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const FIX = path.resolve(import.meta.dirname, '../../fixtures');
 
 function dataFolder(name: string): string {
   const dir = path.join(root, name);
-  cpSync(path.join(FIX, 'clip/tiny'), path.join(dir, 'models/clip-tiny'), { recursive: true });
-  mkdirSync(path.join(dir, 'models/vqgan-tiny'), { recursive: true });
-  copyFileSync(path.join(FIX, 'vqgan/tiny.ckpt'), path.join(dir, 'models/vqgan-tiny/last.ckpt'));
-  copyFileSync(path.join(FIX, 'vqgan/model.yaml'), path.join(dir, 'models/vqgan-tiny/model.yaml'));
-  return dir;
+  return withTinyModels(dir);
 }
 
 const settings = (o: Partial<GenerateSettings> = {}): GenerateSettings => ({

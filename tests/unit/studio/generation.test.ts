@@ -2,9 +2,10 @@
 // the queue, events per step, snapshots, the gallery image and its metadata, pause / resume / cancel,
 // fork, a dying compute worker, and a restart with queued and interrupted runs.
 import { spawn } from 'node:child_process';
-import { cpSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { unzipSync } from 'fflate';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { workerEntry } from '../../../src/main/base/worker-entry.js';
@@ -18,21 +19,17 @@ import {
 } from '../../../src/shared/api.js';
 import { openStudio, type StudioService } from '../../../src/main/studio/index.js';
 import { readTextChunks } from '../../../src/main/studio/png-chunks.js';
+import { withTinyModels } from '../../fixtures/tiny-models.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'fstudio-gen-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const FIX = path.resolve(import.meta.dirname, '../../fixtures');
 const fakeWorker = workerEntry(import.meta.url, './fake-generate-worker.ts', 'fake-generate-worker');
 let n = 0;
 
 /** A data folder with the tiny CLIP and VQGAN installed as models/clip-tiny and models/vqgan-tiny. */
 function dataFolder(): string {
   const dir = path.join(root, `d${n++}`);
-  cpSync(path.join(FIX, 'clip/tiny'), path.join(dir, 'models/clip-tiny'), { recursive: true });
-  mkdirSync(path.join(dir, 'models/vqgan-tiny'), { recursive: true });
-  copyFileSync(path.join(FIX, 'vqgan/tiny.ckpt'), path.join(dir, 'models/vqgan-tiny/last.ckpt'));
-  copyFileSync(path.join(FIX, 'vqgan/model.yaml'), path.join(dir, 'models/vqgan-tiny/model.yaml'));
-  return dir;
+  return withTinyModels(dir);
 }
 
 const settings = (o: Partial<GenerateSettings> = {}): GenerateSettings => ({
@@ -132,6 +129,15 @@ describe('generation jobs', () => {
       // The trajectory as an animation: one frame per snapshot.
       const anim = await t.call('exportTrajectory', { runId, format: 'webp' });
       expect((await sharp(anim.data, { animated: true }).metadata()).pages).toBe(3);
+      // Or as numbered PNG frames in a ZIP, one per snapshot, named by its step.
+      const zip = await t.call('exportTrajectory', { runId, format: 'png-frames' });
+      expect([zip.name, zip.mime]).toEqual([`run-${runId}-trajectory.zip`, 'application/zip']);
+      const entries = unzipSync(zip.data);
+      const snapshotSteps = (await t.call('getRun', { runId })).snapshots.map((x) => x.step);
+      expect(Object.keys(entries)).toEqual(
+        snapshotSteps.map((k) => `run-${runId}-step-${String(k).padStart(6, '0')}.png`),
+      );
+      for (const png of Object.values(entries)) expect((await sharp(png).metadata()).format).toBe('png');
     } finally {
       await t.s.close();
     }

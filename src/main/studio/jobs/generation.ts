@@ -24,6 +24,7 @@ import {
   type ImageMetadata,
   type RunDetail,
   type RunSummary,
+  type TrajectoryFormat,
 } from '../../../shared/api.js';
 import { isTerminalRunState } from '../../../shared/runs.js';
 import { appVersion } from '../../base/app-version.js';
@@ -43,7 +44,7 @@ import type { StudioContext } from '../context.js';
 import { sha256Async } from '../import-decode.js';
 import type { RunRow } from '../history.js';
 import { makeThumbnail } from '../images.js';
-import { animate, rgbToPng, rgbToPreview } from '../images-frames.js';
+import { animate, framesZip, rgbToPng, rgbToPreview } from '../images-frames.js';
 import { readVqganImage } from '../images-vqgan.js';
 import { formatA1111 } from '../metadata/a1111.js';
 import { OUR_KEYWORD, ourChunkText } from '../metadata/ours.js';
@@ -123,6 +124,19 @@ function titleOf(prompts: string): string {
     .replace(/:[-\d.eE+]+(:[-\d.eE+]+)?\s*$/, '')
     .trim();
   return (first || 'Generated image').slice(0, 200);
+}
+
+/** The two models of a run as the vqclip.generate task takes them: where they are and their caches. */
+function taskModels(clip: ResolvedModel, vqgan: ResolvedModel): Pick<GenerateTaskArgs, 'clip' | 'vqgan'> {
+  return {
+    clip: { dir: clip.location, cacheFile: clip.weightsCacheFile, graphCacheDir: clip.graphCacheDir },
+    vqgan: {
+      location: vqgan.location,
+      name: vqgan.ref,
+      cacheFile: vqgan.weightsCacheFile,
+      graphCacheDir: vqgan.graphCacheDir,
+    },
+  };
 }
 
 export class GenerationService {
@@ -470,25 +484,34 @@ export class GenerationService {
     };
   }
 
-  /** The trajectory as an animated WebP or GIF: every snapshot's frame, in order. */
+  /**
+   * The trajectory, every snapshot's frame in order: as an animated WebP or GIF, or as numbered PNG frames
+   * in a ZIP (`png-frames`).
+   */
   async exportTrajectory(
     runId: number,
-    format: 'webp' | 'gif',
+    format: TrajectoryFormat,
   ): Promise<{ name: string; mime: string; data: Uint8Array<ArrayBuffer> }> {
     const detail = this.detail(runId);
-    const frames: Uint8Array[] = [];
+    const frames: { step: number; data: Uint8Array }[] = [];
     for (const s of detail.snapshots) {
       const a = s.frame ? this.ctx.history.getAsset(s.frame) : null;
       const abs = a ? this.ctx.files.abs(a.path) : null;
-      if (abs) frames.push(await readFile(abs));
+      if (abs) frames.push({ step: s.step, data: await readFile(abs) });
     }
     if (frames.length === 0)
       throw new StudioError(
         'NotFound',
         `Run ${runId} has no frames yet: its first snapshot comes after ${String(detail.settings.snapshotEvery)} steps.`,
       );
-    const data = await animate(frames, format);
-    return { name: `run-${runId}-trajectory.${format}`, mime: format === 'webp' ? 'image/webp' : 'image/gif', data };
+    const name = `run-${runId}-trajectory`;
+    if (format === 'png-frames')
+      return { name: `${name}.zip`, mime: 'application/zip', data: await framesZip(frames, `run-${runId}`) };
+    const data = await animate(
+      frames.map((f) => f.data),
+      format,
+    );
+    return { name: `${name}.${format}`, mime: format === 'webp' ? 'image/webp' : 'image/gif', data };
   }
 
   /**
@@ -508,13 +531,7 @@ export class GenerationService {
     this.#warming = this.ctx.compute
       .generate(
         {
-          clip: { dir: clip.location, cacheFile: clip.weightsCacheFile, graphCacheDir: clip.graphCacheDir },
-          vqgan: {
-            location: vqgan.location,
-            name: vqgan.ref,
-            cacheFile: vqgan.weightsCacheFile,
-            graphCacheDir: vqgan.graphCacheDir,
-          },
+          ...taskModels(clip, vqgan),
           provider: (input.provider ?? this.ctx.settings.get().preferredProvider) as GenerateTaskArgs['provider'],
           settings: {
             ...input,
@@ -650,13 +667,7 @@ export class GenerationService {
     const frames = this.#frameSink(run.id, job);
 
     const args: GenerateTaskArgs = {
-      clip: { dir: clip.location, cacheFile: clip.weightsCacheFile, graphCacheDir: clip.graphCacheDir },
-      vqgan: {
-        location: vqgan.location,
-        name: vqgan.ref,
-        cacheFile: vqgan.weightsCacheFile,
-        graphCacheDir: vqgan.graphCacheDir,
-      },
+      ...taskModels(clip, vqgan),
       provider: s.provider as never,
       settings: {
         prompts: s.prompts,

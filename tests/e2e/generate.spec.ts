@@ -274,6 +274,8 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   // The Gallery has every finished run, with its parameters; a remix fills the form again.
   await run.getByRole('button', { name: 'Open in Gallery' }).click();
   await expect(page.getByRole('heading', { name: 'Gallery', level: 1 })).toBeVisible();
+  // The run's image is selected, its detail panel open.
+  await expect(app.detail.getByRole('heading', { name: 'a cosmic room of tidal whispers' })).toBeVisible();
   await page.getByRole('combobox', { name: 'Kind' }).selectOption({ label: 'Generated' });
   for (const title of ['a quiet garden of loud flowers', 'a map of the old town', 'a lighthouse at dawn'])
     await expect(app.option(title)).toBeVisible();

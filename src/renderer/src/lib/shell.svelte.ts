@@ -18,10 +18,17 @@ export const pageList: readonly PageEntry[] = [
   { id: 'models', label: 'Models' },
 ];
 
-export const shell = $state<{ page: PageId; settings: Settings | null; shortcutsOpen: boolean }>({
+export const shell = $state<{
+  page: PageId;
+  settings: Settings | null;
+  shortcutsOpen: boolean;
+  /** An image the Gallery is to select and open in its detail panel when it shows (Open in Gallery). */
+  reveal: number | null;
+}>({
   page: 'gallery',
   settings: null,
   shortcutsOpen: false,
+  reveal: null,
 });
 
 export const isMac = typeof navigator !== 'undefined' && /Mac|iPhone|iPad/.test(navigator.platform);

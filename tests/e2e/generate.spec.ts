@@ -128,14 +128,6 @@ const settingsForm = (page: Page): Locator => page.getByRole('form', { name: 'Ru
 const runView = (page: Page): Locator =>
   page.getByRole('region').filter({ has: page.getByRole('progressbar', { name: 'Run progress' }) });
 
-/** The step the preview shows (its alt text says it). */
-async function previewStep(page: Page): Promise<number> {
-  const alt = await runView(page)
-    .getByRole('img', { name: /at step \d+$/ })
-    .getAttribute('alt');
-  return Number(/at step (\d+)$/.exec(alt ?? '')?.[1] ?? NaN);
-}
-
 async function runStep(page: Page): Promise<number> {
   const text = (await runView(page).getByRole('status').textContent()) ?? '';
   return Number(/Step (\d+) of/i.exec(text)?.[1] ?? /at step (\d+)/.exec(text)?.[1] ?? NaN);
@@ -176,10 +168,14 @@ test('a run end to end: preview, pause, resume, queue, cancel, fork, gallery, re
   await expect(run.getByRole('heading', { name: 'a cosmic room of seismic surprises' })).toBeVisible();
   await expect(run.getByText('Running', { exact: true })).toBeVisible({ timeout: 120_000 });
   await expect(run.getByRole('img', { name: /^Preview at step \d+$/ })).toBeVisible({ timeout: 120_000 });
-  const firstStep = await previewStep(page);
-  const firstSrc = await run.getByRole('img', { name: /^Preview at step/ }).getAttribute('src');
-  await expect.poll(() => previewStep(page), { timeout: 60_000 }).toBeGreaterThan(firstStep);
-  expect(await run.getByRole('img', { name: /^Preview at step/ }).getAttribute('src')).not.toBe(firstSrc);
+  // The step and the picture read together (the preview may move on between two separate reads).
+  const shown = () =>
+    run
+      .getByRole('img', { name: /^Preview at step/ })
+      .evaluate((img: HTMLImageElement) => ({ step: Number(/(\d+)$/.exec(img.alt)?.[1]), src: img.src }));
+  const first = await shown();
+  await expect.poll(async () => (await shown()).step, { timeout: 60_000 }).toBeGreaterThan(first.step);
+  expect((await shown()).src).not.toBe(first.src);
   await expect(run.getByRole('status')).toContainText(/Step \d+ of 50000 · [\d.]+ (it\/s|s\/it)/);
   await expect(run.getByRole('img', { name: /^Loss at step \d+: total/ })).toBeVisible();
   await app.screenshotAll('generate-running', run.getByRole('progressbar', { name: 'Run progress' }));

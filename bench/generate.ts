@@ -31,7 +31,7 @@ import { DeviceRunner } from '../src/main/engine/runtime/runner.js';
 import { runTask } from '../src/main/engine/task-client.js';
 import { emitModel } from '../src/main/engine/graph/onnx-proto.js';
 import { type GenerateStream, type GenerateTaskArgs } from '../src/main/engine/vqclip/index.js';
-import { stepFlops, writeClip, writeClipWeights, writeVqgan } from './generate-models.js';
+import { benchTaskArgs, stepFlops, writeClip, writeClipWeights, writeVqgan } from './_generate-models.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -93,32 +93,7 @@ async function child(spec: { mode: ChildReport['mode']; dir: string; size: numbe
       }
     }
     const a: GenerateTaskArgs = {
-      clip: { dir: path.join(spec.dir, 'clip'), graphCacheDir: path.join(spec.dir, 'graphs') },
-      vqgan: {
-        location: path.join(spec.dir, 'vqgan'),
-        name: 'f16-16384',
-        graphCacheDir: path.join(spec.dir, 'graphs'),
-      },
-      provider,
-      settings: {
-        prompts: 'a lighthouse at dawn | fog:-0.5',
-        imagePrompts: [],
-        noisePrompts: [],
-        init: { kind: 'random' },
-        initWeight: 0,
-        width: spec.size,
-        height: spec.size,
-        steps: spec.steps,
-        seed: 1,
-        cuts: spec.cuts,
-        cutPow: 1,
-        cutMethod: 'original',
-        lr: 0.1,
-        optimizer: 'adam',
-        stepDecay: null,
-      },
-      previewEvery: 1,
-      snapshotEvery: 0,
+      ...benchTaskArgs(spec.dir, { size: spec.size, cuts: spec.cuts, steps: spec.steps, provider }),
       ...(spec.mode === 'profile' ? { profile: true } : {}),
     };
     const stepMs: number[] = [];

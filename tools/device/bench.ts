@@ -31,7 +31,7 @@ import { resolveProvider } from '../../src/main/engine/runtime/providers.js';
 import { DeviceRunner } from '../../src/main/engine/runtime/runner.js';
 import { runTask } from '../../src/main/engine/task-client.js';
 import { type GenerateStream, type GenerateTaskArgs } from '../../src/main/engine/vqclip/index.js';
-import { stepFlops, writeClip, writeClipWeights, writeVqgan } from '../../bench/generate-models.js';
+import { benchTaskArgs, stepFlops, writeClip, writeClipWeights, writeVqgan } from '../../bench/_generate-models.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -77,30 +77,7 @@ interface ChildSpec {
 }
 
 function taskArgs(spec: ChildSpec): GenerateTaskArgs {
-  return {
-    clip: { dir: path.join(spec.dir, 'clip'), graphCacheDir: path.join(spec.dir, 'graphs') },
-    vqgan: { location: path.join(spec.dir, 'vqgan'), name: 'f16-16384', graphCacheDir: path.join(spec.dir, 'graphs') },
-    provider,
-    settings: {
-      prompts: 'a lighthouse at dawn | fog:-0.5',
-      imagePrompts: [],
-      noisePrompts: [],
-      init: { kind: 'random' },
-      initWeight: 0,
-      width: spec.size,
-      height: spec.size,
-      steps: spec.steps,
-      seed: 1,
-      cuts: spec.cuts,
-      cutPow: 1,
-      cutMethod: 'original',
-      lr: 0.1,
-      optimizer: 'adam',
-      stepDecay: null,
-    },
-    previewEvery: 1,
-    snapshotEvery: 0,
-  };
+  return benchTaskArgs(spec.dir, { size: spec.size, cuts: spec.cuts, steps: spec.steps, provider });
 }
 
 /** The matmul rate of this provider through ORT (N³ MatMuls, host feeds and outputs, best run), GFLOP/s. */

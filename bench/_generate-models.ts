@@ -14,6 +14,8 @@ import {
   expectedStateDict as vqganState,
   vqganParams,
 } from '../src/main/engine/nets/vqgan.js';
+import { type ProviderName } from '../src/main/engine/runtime/ort.js';
+import { type GenerateTaskArgs } from '../src/main/engine/vqclip/index.js';
 import { buildStepGraph, type StepSpec } from '../src/main/engine/vqclip/step-graph.js';
 import { writeSafetensors } from '../src/main/engine/weights/safetensors.js';
 import { type WeightTensor } from '../src/main/engine/weights/tensor.js';
@@ -148,4 +150,35 @@ export function stepFlops(size: number, cuts: number): { total: number; byOp: Re
   };
   const outs = buildStepGraph(b, spec, pc, vqganParams(b, VQ));
   return countFlops(b.graph, [outs.loss, outs.z_next, outs.rgb, outs.tokens, outs.losses]);
+}
+
+/** The benchmark's run: the models written by the functions above in `dir`, a two-prompt step at `size`. */
+export function benchTaskArgs(
+  dir: string,
+  o: { size: number; cuts: number; steps: number; provider: ProviderName },
+): GenerateTaskArgs {
+  return {
+    clip: { dir: path.join(dir, 'clip'), graphCacheDir: path.join(dir, 'graphs') },
+    vqgan: { location: path.join(dir, 'vqgan'), name: 'f16-16384', graphCacheDir: path.join(dir, 'graphs') },
+    provider: o.provider,
+    settings: {
+      prompts: 'a lighthouse at dawn | fog:-0.5',
+      imagePrompts: [],
+      noisePrompts: [],
+      init: { kind: 'random' },
+      initWeight: 0,
+      width: o.size,
+      height: o.size,
+      steps: o.steps,
+      seed: 1,
+      cuts: o.cuts,
+      cutPow: 1,
+      cutMethod: 'original',
+      lr: 0.1,
+      optimizer: 'adam',
+      stepDecay: null,
+    },
+    previewEvery: 1,
+    snapshotEvery: 0,
+  };
 }

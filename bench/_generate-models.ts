@@ -14,7 +14,9 @@ import {
   expectedStateDict as vqganState,
   vqganParams,
 } from '../src/main/engine/nets/vqgan.js';
+import { emitModel } from '../src/main/engine/graph/onnx-proto.js';
 import { type ProviderName } from '../src/main/engine/runtime/ort.js';
+import type { DeviceRunner } from '../src/main/engine/runtime/runner.js';
 import { type GenerateTaskArgs } from '../src/main/engine/vqclip/index.js';
 import { buildStepGraph, type StepSpec } from '../src/main/engine/vqclip/step-graph.js';
 import { writeSafetensors } from '../src/main/engine/weights/safetensors.js';
@@ -181,4 +183,27 @@ export function benchTaskArgs(
     previewEvery: 1,
     snapshotEvery: 0,
   };
+}
+
+/**
+ * A reference rate for the step: the best of a few N³ fp32 MatMuls per size on this runner's provider,
+ * in GFLOP/s (its inputs filled before the clock starts: only the run is timed).
+ */
+export async function matmulPeak(runner: DeviceRunner, provider: ProviderName, sizes: number[]): Promise<number> {
+  let best = 0;
+  for (const N of sizes) {
+    const b = new Builder('peak');
+    const y = b.matmul(b.input('x', [N, N]), b.input('w', [N, N]));
+    const s = await runner.load(emitModel(b.graph, { outputs: { y } }), { provider });
+    const fill = () => ({ dtype: 'float32' as const, dims: [N, N], data: new Float32Array(N * N).fill(0.5) });
+    await runner.run(s, { x: fill(), w: fill() });
+    for (let i = 0; i < (N > 1024 ? 4 : 8); i++) {
+      const [x, w] = [fill(), fill()];
+      const t = performance.now();
+      await runner.run(s, { x, w });
+      best = Math.max(best, (2 * N ** 3) / ((performance.now() - t) / 1000) / 1e9);
+    }
+    await runner.release(s);
+  }
+  return best;
 }

@@ -25,13 +25,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Builder } from '../src/main/engine/graph/builder.js';
 import { ortVersion, type ProviderName } from '../src/main/engine/runtime/ort.js';
 import { DeviceRunner } from '../src/main/engine/runtime/runner.js';
 import { runTask } from '../src/main/engine/task-client.js';
-import { emitModel } from '../src/main/engine/graph/onnx-proto.js';
 import { type GenerateStream, type GenerateTaskArgs } from '../src/main/engine/vqclip/index.js';
-import { benchTaskArgs, stepFlops, writeClip, writeClipWeights, writeVqgan } from './_generate-models.js';
+import { benchTaskArgs, matmulPeak, stepFlops, writeClip, writeClipWeights, writeVqgan } from './_generate-models.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -76,21 +74,7 @@ async function child(spec: { mode: ChildReport['mode']; dir: string; size: numbe
     let matmulGflops: number | undefined;
     if (spec.mode === 'measure') {
       // The matmul peak of this worker: 1024³ and 2048³ MatMuls, the best run of either.
-      matmulGflops = 0;
-      for (const N of [1024, 2048]) {
-        const b = new Builder('peak');
-        const y = b.matmul(b.input('x', [N, N]), b.input('w', [N, N]));
-        const s = await runner.load(emitModel(b.graph, { outputs: { y } }), { provider });
-        const fill = () => ({ dtype: 'float32' as const, dims: [N, N], data: new Float32Array(N * N).fill(0.5) });
-        await runner.run(s, { x: fill(), w: fill() });
-        for (let i = 0; i < (N > 1024 ? 4 : 8); i++) {
-          const [x, w] = [fill(), fill()]; // filled before the clock starts: only the matmul is timed
-          const t = performance.now();
-          await runner.run(s, { x, w });
-          matmulGflops = Math.max(matmulGflops, (2 * N ** 3) / ((performance.now() - t) / 1000) / 1e9);
-        }
-        await runner.release(s);
-      }
+      matmulGflops = await matmulPeak(runner, provider, [1024, 2048]);
     }
     const a: GenerateTaskArgs = {
       ...benchTaskArgs(spec.dir, { size: spec.size, cuts: spec.cuts, steps: spec.steps, provider }),

@@ -17,3 +17,16 @@ export function formatBytes(n: number | null | undefined): string {
   const oneDecimal = u > 0 && Math.round(v * 10) / 10 < 10;
   return `${oneDecimal ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
+
+/** "a, b and c". */
+export function listWords(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+/** A time span for a progress line: "42 s", "3 min 5 s", "2 h 10 min"; "--" when unknown. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '--';
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}

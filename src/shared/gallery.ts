@@ -72,6 +72,12 @@ export const GalleryPage = z.object({
 });
 export type GalleryPage = z.infer<typeof GalleryPage>;
 
+/** The largest image file the studio imports (the renderer, `fstudio import` and watched folders refuse larger ones). */
+export const MAX_IMPORT_FILE_BYTES = 256 * 1024 * 1024;
+
+/** File extensions a folder walk imports (the content decides in the end). */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif']);
+
 /** The tools whose metadata the studio reads, as their makers name them (`source` of ImageMetadata). */
 export const TOOL_NAMES = {
   'foundation-studio': 'Foundation Studio',

@@ -24,14 +24,19 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Builder } from '../../src/main/engine/graph/builder.js';
-import { emitModel } from '../../src/main/engine/graph/onnx-proto.js';
 import { loadOrt, ortVersion, type ProviderName } from '../../src/main/engine/runtime/ort.js';
 import { resolveProvider } from '../../src/main/engine/runtime/providers.js';
 import { DeviceRunner } from '../../src/main/engine/runtime/runner.js';
 import { runTask } from '../../src/main/engine/task-client.js';
 import { type GenerateStream, type GenerateTaskArgs } from '../../src/main/engine/vqclip/index.js';
-import { benchTaskArgs, stepFlops, writeClip, writeClipWeights, writeVqgan } from '../../bench/_generate-models.js';
+import {
+  benchTaskArgs,
+  matmulPeak,
+  stepFlops,
+  writeClip,
+  writeClipWeights,
+  writeVqgan,
+} from '../../bench/_generate-models.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -81,24 +86,6 @@ function taskArgs(spec: ChildSpec): GenerateTaskArgs {
 }
 
 /** The matmul rate of this provider through ORT (N³ MatMuls, host feeds and outputs, best run), GFLOP/s. */
-async function matmulPeak(runner: DeviceRunner, sizes: number[]): Promise<number> {
-  let best = 0;
-  for (const N of sizes) {
-    const b = new Builder('peak');
-    const y = b.matmul(b.input('x', [N, N]), b.input('w', [N, N]));
-    const s = await runner.load(emitModel(b.graph, { outputs: { y } }), { provider });
-    const fill = () => ({ dtype: 'float32' as const, dims: [N, N], data: new Float32Array(N * N).fill(0.5) });
-    await runner.run(s, { x: fill(), w: fill() });
-    for (let i = 0; i < (N > 1024 ? 4 : 8); i++) {
-      const [x, w] = [fill(), fill()];
-      const t = performance.now();
-      await runner.run(s, { x, w });
-      best = Math.max(best, (2 * N ** 3) / ((performance.now() - t) / 1000) / 1e9);
-    }
-    await runner.release(s);
-  }
-  return best;
-}
 
 async function childTask(spec: ChildSpec): Promise<Record<string, unknown>> {
   const runner = new DeviceRunner('device-bench');
@@ -116,7 +103,7 @@ async function childTask(spec: ChildSpec): Promise<Record<string, unknown>> {
         }
       },
     });
-    const matmulGflops = spec.peakSizes.length ? await matmulPeak(runner, spec.peakSizes) : null;
+    const matmulGflops = spec.peakSizes.length ? await matmulPeak(runner, provider, spec.peakSizes) : null;
     return {
       stepMs,
       setupMs,

@@ -8,6 +8,7 @@ import {
   StudioError,
   TOOL_NAMES,
 } from '../../shared/api.js';
+import { listWords } from '../../shared/format.js';
 import { CliError, checkOutputFile, formatBytes, printJson, writeOutputFile } from './output.js';
 import { callStudio, withStudio } from './studio-session.js';
 
@@ -65,11 +66,6 @@ export async function galleryShow(dataDir: string, id: number, opts: { json?: bo
   if (opts.json) printJson(detail);
   else process.stdout.write(`${formatItem(detail)}\n`);
   return 0;
-}
-
-/** "a, b and c". */
-export function listWords(items: readonly string[]): string {
-  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }
 
 export function parseLimit(value: string): number {

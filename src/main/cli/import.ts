@@ -7,13 +7,11 @@ import { isUtf8 } from 'node:buffer';
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { lstat, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ImportReport } from '../../shared/api.js';
-import { MAX_IMPORT_FILE_BYTES } from '../server/server.js';
+import { IMAGE_EXTENSIONS, MAX_IMPORT_FILE_BYTES, type ImportReport } from '../../shared/api.js';
+import { formatDuration } from '../../shared/format.js';
 import { ProgressBar, printJson } from './output.js';
 import { callStudio, withStudio } from './studio-session.js';
 
-/** What the studio imports (by extension, for walking folders; the content decides in the end). */
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif']);
 /** Image files a folder walk skips, and says so: the studio does not import these formats. */
 const UNSUPPORTED_EXT = new Set(['.avif', '.tif', '.tiff', '.bmp', '.heic', '.heif', '.jxl', '.svg']);
 
@@ -37,7 +35,7 @@ function childPath(dir: FsPath, name: Buffer): FsPath {
 
 /** True when the name says it is an image the studio imports (a folder walk reports only those when they fail). */
 function imageNamed(p: FsPath): boolean {
-  return IMAGE_EXT.has(path.extname(shown(p)).toLowerCase());
+  return IMAGE_EXTENSIONS.has(path.extname(shown(p)).toLowerCase());
 }
 
 /** What a file system entry is when it is not a regular file ("a FIFO"); null for a regular file. */
@@ -59,11 +57,6 @@ const MiB = 1024 * 1024;
 /** Files per importImages call, and bytes: enough for the studio to keep its decoders busy. */
 const IMPORT_BATCH = 64;
 const IMPORT_BATCH_BYTES = 96 * MiB;
-
-function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${(s / 3600).toFixed(1)} h`;
-}
 
 function tooLargeError(size: number): string {
   return (
@@ -136,7 +129,7 @@ async function expand(inputs: string[], failed: ImportReport['failed']): Promise
   const out: Expanded = { files: [], unsupported: new Map(), emptyFolders: [], missing: [] };
   const consider = (p: FsPath) => {
     const ext = path.extname(shown(p)).toLowerCase();
-    if (IMAGE_EXT.has(ext)) out.files.push(p);
+    if (IMAGE_EXTENSIONS.has(ext)) out.files.push(p);
     else if (UNSUPPORTED_EXT.has(ext)) out.unsupported.set(ext, (out.unsupported.get(ext) ?? 0) + 1);
   };
   const walk = async (dir: FsPath) => {
@@ -243,7 +236,7 @@ export async function importCommand(dataDir: string, inputs: string[], opts: { j
         const secs = (Date.now() - start) / 1000;
         const rate = secs > 0 ? done / secs : 0;
         const etaMs = rate > 0 ? ((total - done) / rate) * 1000 : null;
-        const eta = etaMs === null ? '' : `, ${formatDuration(etaMs)} left`;
+        const eta = etaMs === null ? '' : `, ${formatDuration(etaMs / 1000)} left`;
         return `${rate.toFixed(0)}/s${eta} ${name}`;
       };
       /** Reads the next batch: up to IMPORT_BATCH files or IMPORT_BATCH_BYTES. */

@@ -10,7 +10,7 @@ import { appVersion } from '../base/app-version.js';
 import { runFiltered, wantsFilteredRun } from './native-noise.js';
 import { importCommand } from './import.js';
 import { CliError, errorLine } from './output.js';
-import { DEFAULT_PORT, parsePort, serve } from './serve.js';
+import { DEFAULT_PORT, parsePort, serve, type ServeOptions } from './serve.js';
 import { registerEmbedCommands } from './embed.js';
 import { registerModelsCommands } from './models.js';
 import { registerVqganCommands } from './vqgan.js';
@@ -108,22 +108,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
         'fstudio serve --host 0.0.0.0 --allow-host gpu-box.lan --port 8765   # the whole network; read the warning',
       ]),
     )
-    .action(
-      async (
-        opts: {
-          port?: number;
-          host: string;
-          token?: string;
-          newToken?: boolean;
-          open: boolean;
-          webRoot?: string;
-          allowHost?: string[];
-        },
-        cmd: Command,
-      ) => {
-        setExit(await serve(dataDir(cmd), { ...opts, token: opts.token ?? process.env.FSTUDIO_TOKEN }));
-      },
-    );
+    .action(async (opts: ServeOptions, cmd: Command) => {
+      setExit(await serve(dataDir(cmd), { ...opts, token: opts.token ?? process.env.FSTUDIO_TOKEN }));
+    });
 
   program
     .command('import')

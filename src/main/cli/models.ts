@@ -12,6 +12,7 @@ import {
   type ModelSource,
 } from '../../shared/models.js';
 import type { ModelManager, ModelManagerOptions } from '../studio/models/manager.js';
+import { formatDuration } from '../../shared/format.js';
 import { CliError, formatBytes, printJson } from './output.js';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
@@ -92,13 +93,6 @@ export function modelsTable(models: ModelInfo[]): string {
   return [line(head), ...rows.map(line), '* default of its kind'].join('\n');
 }
 
-function duration(s: number | null): string {
-  if (s === null || !Number.isFinite(s)) return '--';
-  if (s < 60) return `${Math.ceil(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-}
-
 /** "from huggingface.co (Hugging Face); if that fails, hf-mirror.com (third-party mirror)", and what is turned off. */
 export function sourcesLine(sources: readonly ModelSource[]): string {
   const on = sources.filter((s) => s.enabled);
@@ -127,7 +121,7 @@ export function progressLine(p: ModelProgress, width = 100, sources: readonly Mo
         ? `${trouble.name}: stalled (${trouble.message ?? 'no data'}) — waiting, will retry`
         : `${trouble.name}: ${trouble.message ?? 'retrying'}`;
   } else if (active.some((f) => f.state === 'verifying')) tail = `verifying ${active.map((f) => f.name).join(', ')}`;
-  else tail = `${formatBytes(p.speed)}/s  ETA ${duration(p.etaSeconds)}  ${active.map((f) => f.name).join(', ')}`;
+  else tail = `${formatBytes(p.speed)}/s  ETA ${formatDuration(p.etaSeconds)}  ${active.map((f) => f.name).join(', ')}`;
   // Say whose server it is once the download has moved past the first one (or is on a third party's).
   const on = active.find((f) => f.url !== null)?.url ?? null;
   if (on !== null && sources.length > 0) {

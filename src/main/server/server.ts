@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { rendererCsp } from '../../shared/csp.js';
 import { decodeWire, encodeWire } from '../../shared/wire.js';
+import { MAX_IMPORT_FILE_BYTES } from '../../shared/gallery.js';
 import type { Studio } from '../studio/types.js';
 import {
   allowedHostNames,
@@ -63,8 +64,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The largest image file a client sends in one call (the renderer and `fstudio import` refuse larger ones). */
-export const MAX_IMPORT_FILE_BYTES = 256 * 1024 * 1024;
+export { MAX_IMPORT_FILE_BYTES };
 
 /**
  * 384 MiB: room for one MAX_IMPORT_FILE_BYTES file as base64 (4/3 of its size) in a single call. A

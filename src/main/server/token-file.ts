@@ -1,7 +1,8 @@
 // The server's token, kept in the data folder (`server-token`, readable by its owner only) so a
 // restarted `fstudio serve` lets the browser tabs it served before back in. `--new-token` replaces it.
-import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { writeAtomically } from '../engine/weights/file-io.js';
 import { newToken } from './auth.js';
 
 export const TOKEN_FILE = 'server-token';
@@ -18,16 +19,12 @@ export interface StoredToken {
   narrowed: boolean;
 }
 
-async function writeOwnerOnly(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, text, { mode: 0o600, flag: 'w' });
-    await chmod(tmp, 0o600); // the umask can only narrow the mode; chmod says it exactly
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+/** Written whole or not at all (temp file, fsync, rename), readable by its owner only. */
+function writeOwnerOnly(file: string, text: string): Promise<void> {
+  return writeAtomically(file, async (fh) => {
+    await fh.chmod(0o600); // the umask can only narrow the mode; chmod says it exactly
+    await fh.writeFile(text);
+  });
 }
 
 /**

@@ -8,9 +8,9 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 
 export const SHA256_RE = /^[0-9a-f]{64}$/;
 export const TRASH_TOKEN_RE = /^[0-9a-z]{1,12}-[0-9a-f]{16}$/;
-const TEMP_SUFFIX = '.tmp';
+export const TEMP_SUFFIX = '.tmp';
 /** Names the layout itself writes: `<sha256>.<ext>`. Anything else under assets/ or thumbs/ is not ours. */
-const ASSET_NAME_RE = /^([0-9a-f]{64})\.(png|jpg|webp|gif)$/;
+export const ASSET_NAME_RE = /^([0-9a-f]{64})\.(png|jpg|webp|gif)$/;
 
 export function newTrashToken(now = Date.now()): string {
   return `${now.toString(36)}-${randomBytes(8).toString('hex')}`;

@@ -6,6 +6,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { ASSET_NAME_RE, TEMP_SUFFIX } from './assets.js';
 import { History, type AssetRow } from './history.js';
 
 /** A file the check may act on, with its time (a file newer than the check is in flight, never touched). */
@@ -36,9 +37,6 @@ export type HistoryTask =
   | { op: 'count'; query: Parameters<History['countExact']>[0] }
   | { op: 'scanShard'; shard: string };
 
-const NAME_RE = /^([0-9a-f]{64})\.(png|jpg|webp|gif)$/;
-const TEMP_SUFFIX = '.tmp';
-
 function listShard(root: string, kind: 'assets' | 'thumbs', shard: string): FoundFile[] {
   let names: string[];
   try {
@@ -49,7 +47,7 @@ function listShard(root: string, kind: 'assets' | 'thumbs', shard: string): Foun
   }
   const out: FoundFile[] = [];
   for (const name of names) {
-    if (!NAME_RE.test(name) && !name.endsWith(TEMP_SUFFIX)) continue;
+    if (!ASSET_NAME_RE.test(name) && !name.endsWith(TEMP_SUFFIX)) continue;
     let mtimeMs = 0;
     try {
       mtimeMs = statSync(join(root, kind, shard, name)).mtimeMs;

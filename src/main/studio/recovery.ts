@@ -174,9 +174,11 @@ export class DataFolderCheck {
     // row's only file must never go with the trash it sat in.
     const elsewhere = [...(await files.trashTokensOnDisk()), ...(await files.orphanFoldersOnDisk()).map((o) => o.name)];
     const orphansName = `orphans-${start}`;
-    const toOrphans = async (rel: string) => {
-      await files.move(rel, `trash/${orphansName}/${rel}`);
+    /** Moves a file aside; false when it was gone by then (deleted or moved since the scan). */
+    const toOrphans = async (rel: string): Promise<boolean> => {
+      if (!(await files.move(rel, `trash/${orphansName}/${rel}`))) return false;
       report.orphansFolder = `trash/${orphansName}`;
+      return true;
     };
     const rebuildThumb = async (a: AssetRow) => {
       const thumbRel = a.thumbPath ?? files.thumbRel(a.sha256);
@@ -198,13 +200,11 @@ export class DataFolderCheck {
         }
       for (const f of scan.orphanFiles) {
         if (f.mtimeMs >= start || history.getAsset(shaOf(f.rel))?.path === f.rel) continue;
-        await toOrphans(f.rel);
-        report.orphanFilesMoved++;
+        if (await toOrphans(f.rel)) report.orphanFilesMoved++;
       }
       for (const f of scan.orphanThumbs) {
         if (f.mtimeMs >= start || history.getAsset(shaOf(f.rel))?.thumbPath === f.rel) continue;
-        await toOrphans(f.rel);
-        report.orphanThumbsMoved++;
+        if (await toOrphans(f.rel)) report.orphanThumbsMoved++;
       }
       for (const found of scan.missing) {
         const a = history.getAsset(found.sha256);
@@ -237,7 +237,14 @@ export class DataFolderCheck {
       }
     };
     for (const shard of SHARDS) {
-      const r = await this.#slice(async () => apply(await reader.scanShard(shard)));
+      // The scan (a directory listing and a stat per file, in the worker) runs without the studio's lock:
+      // apply() checks each finding again under it, so imports and deletes do not wait on the disk.
+      // (Closing ends a scan under way; the slice then records that the check stopped, and where.)
+      const scan = await reader.scanShard(shard).catch((e: unknown) => {
+        if (this.#stop) return null;
+        throw e;
+      });
+      const r = await this.#slice(async () => (scan ? apply(scan) : undefined));
       if (r === SKIP) return report;
       this.shardsDone++;
     }

@@ -15,18 +15,23 @@ import { realpathSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { StudioError, type Handlers, type watchCalls, type WatchedFolder } from '../../shared/api.js';
+import {
+  IMAGE_EXTENSIONS,
+  MAX_IMPORT_FILE_BYTES,
+  StudioError,
+  type Handlers,
+  type watchCalls,
+  type WatchedFolder,
+} from '../../shared/api.js';
 import type { StudioContext } from './context.js';
 import { importBatch } from './gallery-import.js';
 import type { WatchedFileRow, WatchedFolderRow } from './history.js';
 
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif']);
-/** The largest file the studio imports (as the transports allow). */
-const MAX_FILE_BYTES = 256 * 1024 * 1024;
 /** Files read and imported together. */
 const BATCH = 32;
 
-const isImageName = (p: string) => !path.basename(p).startsWith('.') && IMAGE_EXT.has(path.extname(p).toLowerCase());
+const isImageName = (p: string) =>
+  !path.basename(p).startsWith('.') && IMAGE_EXTENSIONS.has(path.extname(p).toLowerCase());
 
 interface Folder {
   row: WatchedFolderRow;
@@ -248,7 +253,7 @@ export class WatchService {
         continue;
       }
       if (!st.isFile()) continue;
-      if (st.size > MAX_FILE_BYTES) {
+      if (st.size > MAX_IMPORT_FILE_BYTES) {
         record(rel, { size: st.size, mtimeMs: st.mtimeMs, sha256: null, error: 'larger than 256 MiB' });
         continue;
       }

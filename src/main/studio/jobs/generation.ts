@@ -37,7 +37,7 @@ import type {
 } from '../../engine/vqclip/index.js';
 import { readClipConfig } from '../../engine/nets/clip-load.js';
 import { CLIP_VARIANTS, type ClipConfig } from '../../engine/nets/clip.js';
-import { VQGAN_PRESETS, type VqganConfig } from '../../engine/nets/vqgan.js';
+import { downsampleFactor, VQGAN_PRESETS, type VqganConfig } from '../../engine/nets/vqgan.js';
 import { ortVersion } from '../../engine/runtime/ort.js';
 import { acquireFolderLock, type FolderLock } from '../lock.js';
 import type { StudioContext } from '../context.js';
@@ -124,6 +124,12 @@ function titleOf(prompts: string): string {
     .replace(/:[-\d.eE+]+(:[-\d.eE+]+)?\s*$/, '')
     .trim();
   return (first || 'Generated image').slice(0, 200);
+}
+
+/** A side rounded down to a multiple of the VQGAN's factor (at least one cell). */
+function sideFor(vqgan: VqganConfig, v: number): number {
+  const factor = downsampleFactor(vqgan);
+  return Math.max(factor, Math.floor(v / factor) * factor);
 }
 
 /** The two models of a run as the vqclip.generate task takes them: where they are and their caches. */
@@ -222,13 +228,11 @@ export class GenerationService {
     const clip = await this.#model('clip', input.clip, o.allowPaths);
     const vqgan = await this.#model('vqgan', input.vqgan, o.allowPaths);
     const { clipConfig, vqganConfig } = await this.#configs(clip, vqgan);
-    const factor = 2 ** (vqganConfig.chMult.length - 1);
-    const round = (v: number) => Math.max(factor, Math.floor(v / factor) * factor);
-    const width = round(input.width);
-    const height = round(input.height);
+    const width = sideFor(vqganConfig, input.width);
+    const height = sideFor(vqganConfig, input.height);
     if (width !== input.width || height !== input.height)
       notes.push(
-        `${input.width}x${input.height} was rounded to ${width}x${height}: this VQGAN needs sides that are multiples of ${factor}.`,
+        `${input.width}x${input.height} was rounded to ${width}x${height}: this VQGAN needs sides that are multiples of ${downsampleFactor(vqganConfig)}.`,
       );
     const cost = estimateStep(clipConfig, vqganConfig, width, height, input.cuts);
     const refusal = memoryRefusal(cost, width, height, input.cuts);
@@ -525,9 +529,12 @@ export class GenerationService {
     const t0 = performance.now();
     const clip = await this.#model('clip', input.clip);
     const vqgan = await this.#model('vqgan', input.vqgan);
-    const { vqganConfig } = await this.#configs(clip, vqgan);
-    const factor = 2 ** (vqganConfig.chMult.length - 1);
-    const side = (v: number) => Math.max(factor, Math.floor(v / factor) * factor);
+    const { clipConfig, vqganConfig } = await this.#configs(clip, vqgan);
+    const side = (v: number) => sideFor(vqganConfig, v);
+    // What a run of these settings would be refused for is not warmed up either.
+    const cost = estimateStep(clipConfig, vqganConfig, side(input.width), side(input.height), input.cuts);
+    const refusal = memoryRefusal(cost, side(input.width), side(input.height), input.cuts);
+    if (refusal) return { warmed: false, reason: refusal };
     this.#warming = this.ctx.compute
       .generate(
         {
@@ -560,9 +567,8 @@ export class GenerationService {
     const clip = await this.#model('clip', o.clip);
     const vqgan = await this.#model('vqgan', o.vqgan);
     const { clipConfig, vqganConfig } = await this.#configs(clip, vqgan);
-    const factor = 2 ** (vqganConfig.chMult.length - 1);
-    const width = Math.max(factor, Math.floor(o.width / factor) * factor);
-    const height = Math.max(factor, Math.floor(o.height / factor) * factor);
+    const width = sideFor(vqganConfig, o.width);
+    const height = sideFor(vqganConfig, o.height);
     const e = estimateStep(clipConfig, vqganConfig, width, height, o.cuts);
     const provider = o.provider ?? this.ctx.settings.get().preferredProvider;
     // A step reaches about half the device's matmul speed (convolutions, normalisations, the host's share).

@@ -87,8 +87,13 @@ export class GalleryPages {
 
   /** The position of the first item created at or before `ms` (oldest first: at or after), for a jump to a date. */
   async positionOf(ms: number): Promise<number> {
-    const page = await this.#fetch({ ...this.#filter, at: ms, limit: 1 });
-    return page.offset;
+    return (await this.idsAt(ms, 1)).offset;
+  }
+
+  /** The ids of up to `limit` items from the one positionOf(ms) finds, and that one's position. */
+  async idsAt(ms: number, limit: number): Promise<{ offset: number; ids: number[] }> {
+    const page = await this.#fetch({ ...this.#filter, at: ms, limit });
+    return { offset: page.offset, ids: page.items.map((i) => i.id) };
   }
 
   /** Items [start, end) are on screen (with overscan): load the pages they need. */

@@ -1,7 +1,7 @@
 // Imports files chosen by the picker or dropped on the window: reads them as bytes,
 // sends them in small batches (each batch is one API call, kept under a few MB so the
 // server transport's base64 JSON stays small), tracks progress, then toasts a summary.
-import type { ImportReport } from '../../../shared/api.js';
+import { MAX_IMPORT_FILE_BYTES, type ImportReport } from '../../../shared/api.js';
 import { describeError } from './errors.js';
 import { getStudio } from './studio-client.js';
 import { showToast } from './toasts.svelte.js';
@@ -17,8 +17,6 @@ export const importState = $state({
 
 const batchFiles = 16;
 const batchBytes = 8 * 1024 * 1024;
-/** Files larger than this are refused here, before they are read into memory. */
-const maxFileBytes = 256 * 1024 * 1024;
 
 function batches(files: File[]): File[][] {
   const out: File[][] = [];
@@ -61,8 +59,8 @@ export async function importFiles(files: File[]): Promise<ImportReport | null> {
     for (const batch of batches(files)) {
       const send: { name: string; data: Uint8Array<ArrayBuffer>; modifiedAt: number }[] = [];
       for (const f of batch) {
-        if (f.size > maxFileBytes) {
-          total.failed.push({ name: f.name, error: `larger than ${maxFileBytes / 1024 / 1024} MB` });
+        if (f.size > MAX_IMPORT_FILE_BYTES) {
+          total.failed.push({ name: f.name, error: `larger than ${MAX_IMPORT_FILE_BYTES / 1024 / 1024} MB` });
           continue;
         }
         try {

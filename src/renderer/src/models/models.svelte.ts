@@ -91,3 +91,19 @@ export function downloadTotals(list: readonly ModelInfo[]): { bytes: number; siz
   }
   return { bytes, size };
 }
+
+/** Whether any of these models is downloading (in this window's events or by the list's word). */
+export const anyDownloading = (list: readonly ModelInfo[]): boolean =>
+  list.some((m) => isActive(pulls.get(m.id)) || m.downloading);
+
+/** Those of these models whose last download failed. */
+export const failedPulls = (list: readonly ModelInfo[]): ModelInfo[] =>
+  list.filter((m) => pulls.get(m.id)?.state === 'failed');
+
+/**
+ * Starts the download of each of these models (one job each; a model already downloading is joined,
+ * not started twice). Errors in starting are the caller's to show.
+ */
+export async function pullAll(list: readonly ModelInfo[]): Promise<void> {
+  for (const m of list) await getStudio().modelPull({ id: m.id });
+}

@@ -17,6 +17,10 @@ const native = {
   sqlite: layer(['better-sqlite3'], 'Only src/main/studio/history* imports better-sqlite3.'),
   sharp: layer(['sharp'], 'Only src/main/studio/images* (and image helpers) import sharp.'),
   electron: layer(['electron', 'electron/*'], 'Electron is imported only under src/main/electron and src/preload.'),
+  transformers: layer(
+    ['@huggingface/transformers'],
+    'Only src/main/engine/text/lm.ts imports transformers.js: its sessions live in the compute worker, under the device lock.',
+  ),
 };
 /**
  * Every model run goes through a DeviceRunner (engine/runtime/runner.ts): sessions are created only in the
@@ -101,6 +105,7 @@ export default tseslint.config(
       native.sqlite,
       native.sharp,
       native.electron,
+      native.transformers,
       upper.main,
       layer(['node:*'], 'src/shared runs in the renderer too: no Node built-ins.'),
     ]),
@@ -108,7 +113,7 @@ export default tseslint.config(
   {
     files: ['src/renderer/**'],
     languageOptions: { globals: { ...globals.browser } },
-    rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, upper.main]),
+    rules: restrict([native.ort, native.sqlite, native.sharp, native.electron, native.transformers, upper.main]),
   },
   ...layered(
     ['src/main/base/**'],
@@ -118,6 +123,7 @@ export default tseslint.config(
       native.sqlite,
       native.sharp,
       native.electron,
+      native.transformers,
       layer(
         ['**/engine/**', '**/studio/**', '**/api/**', '**/server/**', '**/cli/**', '**/electron/**'],
         'src/main/base imports nothing of the app.',
@@ -126,31 +132,53 @@ export default tseslint.config(
   ),
   ...layered(
     ['src/main/engine/**'],
-    ['src/main/engine/runtime/ort.ts', 'src/main/engine/runtime/providers.ts'],
+    ['src/main/engine/runtime/ort.ts', 'src/main/engine/runtime/providers.ts', 'src/main/engine/text/lm.ts'],
+    [
+      native.ort,
+      native.sqlite,
+      native.sharp,
+      native.electron,
+      native.transformers,
+      upper.studio,
+      upper.api,
+      upper.transports,
+    ],
+  ),
+  ...layered(
+    ['src/main/engine/text/lm.ts'],
+    [],
     [native.ort, native.sqlite, native.sharp, native.electron, upper.studio, upper.api, upper.transports],
   ),
   ...layered(
     ['src/main/engine/runtime/ort.ts', 'src/main/engine/runtime/providers.ts'],
     [],
-    [native.sqlite, native.sharp, native.electron, upper.studio, upper.api, upper.transports],
+    [native.sqlite, native.sharp, native.electron, native.transformers, upper.studio, upper.api, upper.transports],
   ),
   ...layered(
     ['src/main/studio/**'],
     ['src/main/studio/history*', 'src/main/studio/images*'],
-    [native.ort, native.sqlite, native.sharp, native.electron, upper.api, upper.transports],
+    [native.ort, native.sqlite, native.sharp, native.electron, native.transformers, upper.api, upper.transports],
   ),
   ...layered(
     ['src/main/studio/history*'],
     [],
-    [native.ort, native.sharp, native.electron, upper.api, upper.transports],
+    [native.ort, native.sharp, native.electron, native.transformers, upper.api, upper.transports],
   ),
   ...layered(
     ['src/main/studio/images*'],
     [],
-    [native.ort, native.sqlite, native.electron, upper.api, upper.transports],
+    [native.ort, native.sqlite, native.electron, native.transformers, upper.api, upper.transports],
   ),
-  ...layered(['src/main/api/**'], [], [native.ort, native.sqlite, native.sharp, native.electron, upper.transports]),
-  ...layered(['src/main/server/**', 'src/main/cli/**'], [], [native.ort, native.sqlite, native.sharp, native.electron]),
+  ...layered(
+    ['src/main/api/**'],
+    [],
+    [native.ort, native.sqlite, native.sharp, native.electron, native.transformers, upper.transports],
+  ),
+  ...layered(
+    ['src/main/server/**', 'src/main/cli/**'],
+    [],
+    [native.ort, native.sqlite, native.sharp, native.electron, native.transformers],
+  ),
   ...layered(['src/main/electron/**'], [], [native.ort, native.sqlite, native.sharp]),
   ...layered(['bench/**'], [], []),
 );

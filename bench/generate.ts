@@ -20,7 +20,8 @@
 //
 // Options: --quick (128² with 4 cutouts only, 2 measured steps, 1 round: a smoke test), --steps N (measured
 // steps per run, default 3), --rounds N, --profile, --keep (keep the temp folder), --no-torch, --provider P.
-import { spawn, spawnSync } from 'node:child_process';
+import { printReport, runReportingChild } from './_child.js';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -121,32 +122,18 @@ async function child(spec: { mode: ChildReport['mode']; dir: string; size: numbe
       ...(matmulGflops !== undefined ? { matmulGflops } : {}),
       ...(result.profile ? { profile: result.profile } : {}),
     };
-    process.stdout.write(`\nREPORT ${JSON.stringify(report)}\n`);
+    printReport(report);
   } finally {
     await runner.close();
   }
 }
 
 function runChild(spec: Parameters<typeof child>[0]): Promise<ChildReport> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(spec), '--provider', provider],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('REPORT '));
-      if (code !== 0 || !line)
-        reject(new Error(`child ${spec.mode} ${spec.size}/${spec.cuts} failed (exit ${code}):\n${out.slice(-2000)}`));
-      else resolve(JSON.parse(line.slice(7)) as ChildReport);
-    });
-  });
+  return runReportingChild<ChildReport>(
+    fileURLToPath(import.meta.url),
+    ['--child', JSON.stringify(spec), '--provider', provider],
+    `child ${spec.mode} ${spec.size}/${spec.cuts}`,
+  );
 }
 
 interface TorchReport {

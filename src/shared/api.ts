@@ -5,18 +5,24 @@
 // to a group is the only step that touches every transport.
 // Style after VS Code's ipc.ts: one argument per call, events named onX, errors as data.
 import type { z } from 'zod';
+import { classifyCalls, classifyEvents } from './classify.js';
 import { galleryCalls, galleryEvents } from './gallery.js';
 import { generateCalls, generateEvents } from './generate.js';
+import { historyCalls, historyEvents } from './history.js';
 import { jobCalls, jobEvents } from './jobs.js';
 import { modelCalls, modelEvents } from './models.js';
+import { promptCalls, promptEvents } from './prompt.js';
 import { systemCalls, systemEvents } from './system.js';
 import { watchCalls, watchEvents } from './watch.js';
 
+export * from './classify.js';
 export * from './common.js';
 export * from './gallery.js';
 export * from './generate.js';
+export * from './history.js';
 export * from './jobs.js';
 export * from './models.js';
+export * from './prompt.js';
 export * from './providers.js';
 export * from './system.js';
 export * from './watch.js';
@@ -25,9 +31,12 @@ export const apiCalls = {
   ...systemCalls,
   ...galleryCalls,
   ...generateCalls,
+  ...historyCalls,
   ...modelCalls,
   ...jobCalls,
   ...watchCalls,
+  ...promptCalls,
+  ...classifyCalls,
 } as const;
 
 export type ApiCalls = typeof apiCalls;
@@ -40,9 +49,12 @@ export const apiEvents = {
   ...systemEvents,
   ...galleryEvents,
   ...generateEvents,
+  ...historyEvents,
   ...modelEvents,
   ...jobEvents,
   ...watchEvents,
+  ...promptEvents,
+  ...classifyEvents,
 } as const;
 export type ApiEvents = typeof apiEvents;
 export type EventName = keyof ApiEvents;

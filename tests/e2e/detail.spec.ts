@@ -111,7 +111,7 @@ test('copy prompt, use these settings, the viewer, export and one toast per acti
   await app.screenshot('detail-use-settings');
 
   // Delete, then Ctrl+Z: "Restored" takes the place of "Deleted … Undo".
-  await page.keyboard.press(`${mod}+2`);
+  await page.keyboard.press(`${mod}+4`);
   await app.option('plain.png').click();
   await page.keyboard.press('Delete');
   await app.expectCount(2);

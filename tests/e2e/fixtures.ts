@@ -86,15 +86,17 @@ export const test = base.extend<{ serverEnv: Record<string, string>; server: Stu
 
 /**
  * Puts the tiny test models (tests/fixtures) in a data folder's models/ as folders of the user's own: the
- * CLIP (24 px images) as `tiny-clip`, the VQGAN (factor 2) as `tiny-vqgan` (last.ckpt and model.yaml).
+ * CLIP (24 px images) as `tiny-clip`, the VQGAN (factor 2) as `tiny-vqgan` (last.ckpt and model.yaml), the
+ * GPT-2-style causal LM (a transformers.js folder) as `tiny-gpt2`.
  */
-export async function installTinyModels(dataDir: string): Promise<{ clip: string; vqgan: string }> {
+export async function installTinyModels(dataDir: string): Promise<{ clip: string; vqgan: string; text: string }> {
   const models = join(dataDir, 'models');
   await cp(join(root, 'tests/fixtures/clip/tiny'), join(models, 'tiny-clip'), { recursive: true });
+  await cp(join(root, 'tests/fixtures/text/tiny-gpt2'), join(models, 'tiny-gpt2'), { recursive: true });
   await mkdir(join(models, 'tiny-vqgan'), { recursive: true });
   await copyFile(join(root, 'tests/fixtures/vqgan/tiny.ckpt'), join(models, 'tiny-vqgan', 'last.ckpt'));
   await copyFile(join(root, 'tests/fixtures/vqgan/model.yaml'), join(models, 'tiny-vqgan', 'model.yaml'));
-  return { clip: 'tiny-clip', vqgan: 'tiny-vqgan' };
+  return { clip: 'tiny-clip', vqgan: 'tiny-vqgan', text: 'tiny-gpt2' };
 }
 
 export { expect } from '@playwright/test';

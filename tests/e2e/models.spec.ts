@@ -141,7 +141,7 @@ const modelTest = test.extend<{ mirror: Mirror; catalogFile: string }>({
 });
 
 async function openModels(page: Page): Promise<void> {
-  await page.keyboard.press(`${mod}+5`);
+  await page.keyboard.press(`${mod}+8`);
   await expect(page.getByRole('heading', { name: 'Models', level: 1 })).toBeVisible();
 }
 

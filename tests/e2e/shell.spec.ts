@@ -9,18 +9,18 @@ test('keyboard: pages, search focus, grid moves, shortcuts sheet', async ({ stud
   await app.expectCount(0);
   const mod = process.platform === 'darwin' ? 'Meta' : 'Control';
 
-  await page.keyboard.press(`${mod}+3`);
+  await page.keyboard.press(`${mod}+6`);
   await expect(page.getByRole('heading', { name: 'Settings', level: 1 })).toBeVisible();
   await expect(app.nav('Settings')).toHaveAttribute('aria-current', 'page');
-  await page.keyboard.press(`${mod}+4`);
+  await page.keyboard.press(`${mod}+7`);
   await expect(page.getByRole('heading', { name: 'System', level: 1 })).toBeVisible();
   await page.keyboard.press(`${mod}+1`);
   await expect(page.getByRole('heading', { name: 'Generate', level: 1 })).toBeVisible();
-  await page.keyboard.press(`${mod}+2`);
+  await page.keyboard.press(`${mod}+4`);
   await expect(app.nav('Gallery')).toHaveAttribute('aria-current', 'page');
 
   // `/` from another page comes back to the gallery with the search box focused.
-  await page.keyboard.press(`${mod}+3`);
+  await page.keyboard.press(`${mod}+6`);
   await page.keyboard.press('/');
   await expect(app.search).toBeFocused();
   await app.search.blur();
@@ -127,7 +127,7 @@ test('settings persist, themes apply, and the system page reports providers', as
   await page.emulateMedia({ colorScheme: 'light' });
   expect(await background()).toBe(light);
 
-  await page.keyboard.press(process.platform === 'darwin' ? 'Meta+4' : 'Control+4');
+  await page.keyboard.press(process.platform === 'darwin' ? 'Meta+7' : 'Control+7');
   const providers = page.getByRole('table', { name: 'Execution providers' });
   // The CPU provider always works; the probe runs a real tiny ONNX session.
   await expect(providers.getByRole('row', { name: /cpu/ })).toContainText('available', { timeout: 60_000 });
@@ -171,7 +171,7 @@ test('when the server goes away the page says so, and calls fail with what to do
 
 test('the gradient check runs as a job: progress per case, cancel, and the verdict', async ({ studioPage: page }) => {
   const app = new StudioApp(page);
-  await page.keyboard.press(process.platform === 'darwin' ? 'Meta+4' : 'Control+4');
+  await page.keyboard.press(process.platform === 'darwin' ? 'Meta+7' : 'Control+7');
   const section = page.getByRole('region', { name: 'Gradient check' });
   const provider = section.getByRole('combobox', { name: 'Provider' });
   await expect(provider.locator('option', { hasText: 'cpu' })).toHaveCount(1, { timeout: 60_000 });

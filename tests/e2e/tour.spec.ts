@@ -57,7 +57,7 @@ test('every screen, both themes, desktop and small window', async ({ studioPage:
   await expect(page.getByRole('heading', { name: 'Generate', level: 1 })).toBeVisible();
   await app.screenshotAll('tour-generate');
 
-  await page.keyboard.press(`${mod}+3`);
+  await page.keyboard.press(`${mod}+6`);
   await expect(page.getByRole('heading', { name: 'Settings', level: 1 })).toBeVisible();
   // The choices carry what the System page found: each provider tried for real.
   const found = page.getByRole('list', { name: 'Providers on this machine' });
@@ -65,12 +65,12 @@ test('every screen, both themes, desktop and small window', async ({ studioPage:
   await expect(page.getByRole('option', { name: /^CUDA — unavailable/ })).toBeDisabled();
   await app.screenshotAll('tour-settings');
 
-  await page.keyboard.press(`${mod}+4`);
+  await page.keyboard.press(`${mod}+7`);
   const providers = page.getByRole('table', { name: 'Execution providers' });
   await expect(providers.getByRole('row', { name: /cpu/ })).toContainText('available', { timeout: 60_000 });
   await app.screenshotAll('tour-system');
 
-  await page.keyboard.press(`${mod}+5`);
+  await page.keyboard.press(`${mod}+8`);
   await expect(page.getByRole('heading', { name: 'Models', level: 1 })).toBeVisible();
   await app.screenshotAll('tour-models');
   // The cards: with and without the Recommended badge, laid out alike.
@@ -83,7 +83,7 @@ test('every screen, both themes, desktop and small window', async ({ studioPage:
   await new StudioApp(stranger).screenshotAll('tour-no-token');
   await bare.close();
 
-  await page.keyboard.press(`${mod}+2`);
+  await page.keyboard.press(`${mod}+4`);
   await server.stop();
   await expect(page.getByRole('alert').filter({ hasText: /connection/i })).toBeVisible();
   await app.screenshotAll('tour-server-gone');

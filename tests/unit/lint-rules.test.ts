@@ -50,4 +50,14 @@ describe('lint: sessions only in the compute worker', () => {
     expect(await importErrors('src/main/studio/probe.test.ts', code)).toHaveLength(1);
     expect(await importErrors('src/main/engine/runtime/ort.ts', code)).toEqual([]);
   });
+
+  it('keeps transformers.js inside engine/text/lm.ts, whose sessions run in the compute worker', async () => {
+    const code = "import { AutoTokenizer } from '@huggingface/transformers';\nexport const t = AutoTokenizer;\n";
+    for (const file of ['src/main/studio/prompt/probe.ts', 'src/main/engine/text/probe.ts', 'src/main/cli/probe.ts']) {
+      expect(await importErrors(file, code), file).toEqual([
+        expect.stringMatching(/Only src\/main\/engine\/text\/lm\.ts imports transformers\.js/),
+      ]);
+    }
+    expect(await importErrors('src/main/engine/text/lm.ts', code)).toEqual([]);
+  });
 });

@@ -15,6 +15,8 @@ import { registerEmbedCommands } from './embed.js';
 import { registerModelsCommands } from './models.js';
 import { registerVqganCommands } from './vqgan.js';
 import { normalizeGenerateArgs, registerGenerateCommand } from './generate.js';
+import { registerPromptCommands } from './prompt.js';
+import { registerClassifyCommand } from './classify.js';
 
 interface GlobalOptions {
   dataDir?: string;
@@ -204,6 +206,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerEmbedCommands(program, dataDir);
   registerVqganCommands(program, dataDir);
   registerGenerateCommand(program, dataDir, setExit);
+  registerPromptCommands(program, dataDir, setExit);
+  registerClassifyCommand(program, dataDir, setExit);
 
   return program;
 }

@@ -6,6 +6,7 @@ import { speedTasks } from './graph/speed.js';
 import { clipTasks } from './nets/clip-run.js';
 import { vqganTasks } from './nets/vqgan-run.js';
 import type { TaskTable } from './runtime/worker-core.js';
+import { textTasks } from './text/index.js';
 import { vqclipTasks } from './vqclip/index.js';
 
 export const tasks = {
@@ -14,5 +15,6 @@ export const tasks = {
   ...gradcheckTasks,
   ...speedTasks,
   ...vqclipTasks,
+  ...textTasks,
 } satisfies TaskTable;
 export type Tasks = typeof tasks;

@@ -21,6 +21,14 @@ import type { EmbedResult } from '../engine/nets/clip-run.js';
 import type { ProviderChoice } from '../engine/runtime/providers.js';
 import { readClipConfig } from '../engine/nets/clip-load.js';
 import type { VqganLog } from '../engine/nets/vqgan-run.js';
+import type {
+  GenerateArgs,
+  GenerateResult,
+  GenerateStreamMessage,
+  ScoreResult,
+  TextModelInfo,
+  TextModelRef,
+} from '../engine/text/types.js';
 import type { GenerateStream } from '../engine/vqclip/index.js';
 import { runTask, type TaskArgs, type TaskName, type TaskResult } from '../engine/task-client.js';
 import { deviceFor, type RunnerSet } from '../engine/runtime/runner.js';
@@ -185,6 +193,68 @@ export class StudioCompute {
   /** A VQGAN's config and downsampling factor (from its model.yaml, or its checkpoint's shapes). */
   async vqganInfo(model: TaskArgs<'vqgan.info'>['model']) {
     return this.#task('vqgan.info', { model }, {});
+  }
+
+  #textModel(m: ResolvedModel): TextModelRef {
+    const dtype = m.entry?.runtime?.dtype;
+    return { dir: m.location, ...(dtype ? { dtype: dtype as TextModelRef['dtype'] } : {}) };
+  }
+
+  /** A causal LM's type, vocabulary, context length and the ONNX file it runs. */
+  async textInfo(o: RunOptions = {}): Promise<{ model: ResolvedModel; info: TextModelInfo }> {
+    const model = await this.models.resolve('text-lm', o.model);
+    const info = await this.#task('text.info', { model: this.#textModel(model) }, o);
+    return { model, info };
+  }
+
+  /**
+   * Log-likelihoods of each continuation after each prompt (label scoring), batched in the compute worker.
+   * onProgress gets the prompts done so far.
+   */
+  async textScore(
+    o: RunOptions & { prompts: string[]; continuations: string[]; onProgress?: (done: number) => void },
+  ): Promise<{ model: ResolvedModel; result: ScoreResult }> {
+    const model = await this.models.resolve('text-lm', o.model);
+    const result = await runTask(
+      this.runners.for(deviceFor(o.provider ?? 'auto')),
+      'text.score',
+      {
+        model: this.#textModel(model),
+        provider: o.provider ?? 'auto',
+        prompts: o.prompts,
+        continuations: o.continuations,
+      },
+      { signal: o.signal, onStream: (m: { done: number }) => o.onProgress?.(m.done) },
+    ).catch((e: unknown) => {
+      throw studioErrorOf(e);
+    });
+    return { model, result };
+  }
+
+  /** Free generation with streaming (onDelta gets each piece of text as it comes). */
+  async textGenerate(
+    o: RunOptions & Omit<GenerateArgs, 'model' | 'provider'> & { onDelta?: (m: GenerateStreamMessage) => void },
+  ): Promise<{ model: ResolvedModel; result: GenerateResult }> {
+    const model = await this.models.resolve('text-lm', o.model);
+    const { prompt, maxTokens, temperature, topP, stop, seed } = o;
+    const result = await runTask(
+      this.runners.for(deviceFor(o.provider ?? 'auto')),
+      'text.generate',
+      {
+        model: this.#textModel(model),
+        provider: o.provider ?? 'auto',
+        prompt,
+        maxTokens,
+        temperature,
+        topP,
+        stop,
+        seed,
+      },
+      { signal: o.signal, onStream: (m: GenerateStreamMessage) => o.onDelta?.(m) },
+    ).catch((e: unknown) => {
+      throw studioErrorOf(e);
+    });
+    return { model, result };
   }
 
   /** The device's matmul speed (GFLOP/s), for estimates of time per step. */

@@ -7,6 +7,7 @@ import type { History } from './history.js';
 import type { HistoryReader } from './history-reader.js';
 import type { ImportDecoder } from './import-decoder.js';
 import type { JobManager } from './jobs/manager.js';
+import type { LabStore } from './lab-store.js';
 import type { ModelManager } from './models/manager.js';
 import type { SettingsStore } from './settings.js';
 import type { OpenReport, StudioOptions } from './types.js';
@@ -30,6 +31,8 @@ export interface StudioContext {
   readonly dataDir: string;
   readonly options: StudioOptions;
   readonly history: History;
+  /** Prompt-made models, the rows of prompt and classify runs, the runs' search index (lab-store.ts). */
+  readonly lab: LabStore;
   readonly files: AssetFiles;
   readonly settings: SettingsStore;
   readonly models: ModelManager;

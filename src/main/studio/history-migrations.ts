@@ -321,6 +321,39 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    // Prompt Lab and Classify: prompt-made models (one row per saved version of a named model, the whole
+    // model as JSON), the rows a prompt or classify run produced (its input and its output as JSON, in
+    // input order), and a full-text index over runs (title and searchable text of the spec), so that the
+    // history finds a prompt or classify run as the gallery finds an image. runs_search's rowid is runs.id.
+    version: 6,
+    up(db) {
+      db.exec(`
+        CREATE TABLE prompt_models (
+          id         INTEGER PRIMARY KEY,
+          name       TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+          version    INTEGER NOT NULL CHECK (version >= 1),
+          spec       TEXT    NOT NULL CHECK (json_valid(spec)),
+          created_at INTEGER NOT NULL,
+          UNIQUE (name, version)
+        );
+        CREATE TABLE run_rows (
+          run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          idx    INTEGER NOT NULL CHECK (idx >= 0),
+          input  TEXT    NOT NULL,
+          output TEXT    NOT NULL CHECK (json_valid(output)),
+          PRIMARY KEY (run_id, idx)
+        ) WITHOUT ROWID;
+        CREATE VIRTUAL TABLE runs_search USING fts5 (
+          title, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+        );
+        CREATE TRIGGER runs_search_delete AFTER DELETE ON runs
+        BEGIN
+          DELETE FROM runs_search WHERE rowid = OLD.id;
+        END;
+      `);
+    },
+  },
 ];
 
 export const LATEST_VERSION = migrations.at(-1)!.version;

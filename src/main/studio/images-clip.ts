@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { StudioError } from '../../shared/api.js';
 import { type HostTensor } from '../engine/graph/ir.js';
-import { ACCEPTED, MAX_PIXELS, pixelsOnly, sniffImageType } from './images.js';
+import { ACCEPTED, MAX_PIXELS, decodeError, pixelsOnly, sniffImageType } from './images.js';
 
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
@@ -57,18 +57,7 @@ export async function checkModelImage(
 
 /** A decoding failure as a StudioError that names the file and says what to do. */
 export function modelImageError(name: string, e: unknown): StudioError {
-  if (e instanceof StudioError) return e;
-  const msg = ((e as Error).message ?? String(e)).trim();
-  if (/pixel limit/i.test(msg)) {
-    return new StudioError(
-      'ImageTooLarge',
-      `${name} is over the limit of ${mp(MAX_PIXELS)}. Scale it down and try again.`,
-    );
-  }
-  return new StudioError(
-    'CorruptImage',
-    `${name} is truncated or corrupt and cannot be decoded (${msg}). Re-export or re-download the file.`,
-  );
+  return e instanceof StudioError ? e : decodeError(name, e);
 }
 
 /**

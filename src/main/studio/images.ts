@@ -145,7 +145,8 @@ export function sharpReason(e: unknown): string {
   return text.replace(/[\s:]+$/, '').trim() || 'no reason given';
 }
 
-function decodeError(name: string, e: unknown): StudioError {
+/** A decoding failure as a StudioError that names the file and says what to do. */
+export function decodeError(name: string, e: unknown): StudioError {
   const msg = sharpReason(e);
   if (/pixel limit/i.test(msg))
     return new StudioError('ImageTooLarge', `${name} is over the limit of ${mp(MAX_PIXELS)}; it was not decoded.`);

@@ -9,10 +9,15 @@ import { StudioError, type EventName, type EventPayload, type StudioHandlers } f
 import { AssetFiles, SHA256_RE } from './assets.js';
 import { StudioCompute } from './compute.js';
 import { closedError, Mutex, type StudioContext } from './context.js';
+import { classifyHandlers } from './handlers/classify.js';
 import { galleryHandlers } from './handlers/gallery.js';
 import { generateHandlers } from './handlers/generate.js';
+import { historyHandlers } from './handlers/history.js';
 import { jobHandlers } from './handlers/jobs.js';
 import { modelHandlers } from './handlers/models.js';
+import { promptHandlers } from './handlers/prompt.js';
+import { PromptService } from './prompt/service.js';
+import { ClassifyService } from './classify/service.js';
 import { systemHandlers } from './handlers/system.js';
 import { History } from './history.js';
 import { ForeignWrites } from './history-watch.js';
@@ -21,6 +26,7 @@ import { ImportDecoder } from './import-decoder.js';
 import { THUMB_MIME } from './images.js';
 import { GenerationService } from './jobs/generation.js';
 import { JobManager } from './jobs/manager.js';
+import { LabStore } from './lab-store.js';
 import { FolderBusyError, registerOpen, type OpenRegistration } from './lock.js';
 import { RunnerSet } from '../engine/runtime/runner.js';
 import { ModelManager } from './models/manager.js';
@@ -44,6 +50,10 @@ export interface StudioService extends Studio {
   readonly watch: WatchService;
   /** The generation queue and runs (the CLI runs its own run through it). */
   readonly generation: GenerationService;
+  /** Prompt Lab (the CLI and the SDK run prompts through it, with model folders allowed). */
+  readonly prompt: PromptService;
+  /** Classify (the CLI and the SDK classify folders and files through it, with model folders allowed). */
+  readonly classify: ClassifyService;
 }
 
 export async function openStudio(opts: StudioOptions): Promise<StudioService> {
@@ -120,6 +130,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     dataDir,
     options: opts,
     history,
+    lab: new LabStore(history),
     files,
     settings,
     models,
@@ -138,14 +149,19 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
   const generation = new GenerationService(ctx, { runQueue: opts.runQueue ?? true });
   // Watched folders are followed by the long-lived processes (the app, `fstudio serve`), not by one-shot commands.
   const watch = new WatchService(ctx, { follow: opts.watchFolders ?? opts.runQueue ?? true });
+  const prompt = new PromptService(ctx);
+  const classify = new ClassifyService(ctx);
   // One group of handlers per domain, composed as api.ts composes the call groups.
   const handlers: StudioHandlers = {
     ...systemHandlers(ctx),
     ...galleryHandlers(ctx),
     ...generateHandlers(ctx, generation),
+    ...historyHandlers(ctx),
     ...modelHandlers(ctx),
     ...jobHandlers(ctx),
     ...watch.handlers(),
+    ...classifyHandlers(ctx, classify),
+    ...promptHandlers(ctx, prompt),
   };
   watch.trashItems = (ids) => handlers.deleteItems({ ids });
   generation.start();
@@ -159,6 +175,8 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
     handlers,
     generation,
     watch,
+    prompt,
+    classify,
     openReport: report,
     checked,
     on(name, listener) {
@@ -186,6 +204,7 @@ export async function openStudio(opts: StudioOptions): Promise<StudioService> {
       closed = true;
       foreign.stop();
       await generation.close(); // a running run pauses, to resume at the next start
+      await prompt.close(); // prompt runs end cancelled, their rows kept
       ctx.jobs.close();
       await watch.close();
       check?.stop();

@@ -167,6 +167,13 @@ export interface EmitOptions {
   metadata?: Record<string, string>;
   /** Weights files written beside the model (graph-cache.ts): initializers found in them are not inlined. */
   sharedWeights?: ExternalWeights;
+  /**
+   * Named dims of graph inputs and outputs (by name; null keeps a dim fixed), for a model that other runtimes
+   * feed with shapes of their choosing (a causal LM for transformers.js: 'batch_size', 'sequence_length'). The
+   * graph must then be built from shape-agnostic ops (Reshape with 0 / -1, shapes read at run time): the
+   * builder's static shapes are only what it checked the graph with.
+   */
+  dynamicDims?: Readonly<Record<string, readonly (string | null)[]>>;
 }
 
 /** Where each tensor of the shared weights files lies, for initializers that reference them instead of holding bytes. */
@@ -235,11 +242,12 @@ function attrObject(name: string, a: Attr): AttributeObject {
   }
 }
 
-function valueInfo(name: string, t: Tensor): ValueInfoObject {
-  return {
-    name,
-    type: { tensor_type: { elem_type: dtypeCode(t.dtype), shape: { dim: t.shape.map((d) => ({ dim_value: d })) } } },
-  };
+function valueInfo(name: string, t: Tensor, symbolic?: readonly (string | null)[]): ValueInfoObject {
+  if (symbolic && symbolic.length !== t.rank) {
+    throw new Error(`emitModel: ${symbolic.length} symbolic dims given for '${name}' of rank ${t.rank}`);
+  }
+  const dim = t.shape.map((d, i) => (symbolic?.[i] ? { dim_param: symbolic[i]! } : { dim_value: d }));
+  return { name, type: { tensor_type: { elem_type: dtypeCode(t.dtype), shape: { dim } } } };
 }
 
 function nodeObject(n: Node): NodeObject {
@@ -313,7 +321,7 @@ function build(graph: Graph, opts: EmitOptions): Built {
       nodeObjs.push({ name: nodeName, op_type: 'Identity', domain: '', input: [t.name], output: [name] });
     }
     taken.add(t.name);
-    outputInfos.push(valueInfo(name, t));
+    outputInfos.push(valueInfo(name, t, opts.dynamicDims?.[name]));
   }
 
   const keep = opts.keepUnusedInputs ?? true;
@@ -328,7 +336,7 @@ function build(graph: Graph, opts: EmitOptions): Built {
       name: opts.name ?? graph.name,
       node: nodeObjs,
       initializer: inits.map(([t, v]) => initializerProto(t.name, v, opts.sharedWeights)),
-      input: inputs.map((t) => valueInfo(t.name, t)),
+      input: inputs.map((t) => valueInfo(t.name, t, opts.dynamicDims?.[t.name])),
       output: outputInfos,
     },
     metadata_props: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),

@@ -63,6 +63,11 @@ export interface Device {
   load(source: ModelSource, opts?: SessionOptions): Promise<RuntimeSession>;
   /** A kept device tensor copied to the host (under the lock). */
   read(t: Feed, provider: RuntimeSession['provider']): Promise<HostTensor>;
+  /**
+   * Runs fn holding the device lock: for sessions this module did not create (transformers.js' own), whose
+   * runs must take their turn on the device like everyone else's.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 function lockedSession(s: RuntimeSession, lock: DeviceLock): RuntimeSession {
@@ -83,6 +88,7 @@ function deviceOn(lock: DeviceLock): Device {
     load: async (source, opts) => lockedSession(await lock.with(() => createSession(source, opts)), lock),
     read: (t, provider) =>
       lock.with(async () => (t instanceof DeviceTensor ? readDevice(t, provider) : (t as HostTensor))),
+    exclusive: (fn) => lock.with(fn),
   };
 }
 

@@ -374,7 +374,7 @@ export class ModelManager {
    * its weights-cache file and the graph cache. Errors say what to download or pass instead.
    */
   async resolve(
-    kind: 'clip' | 'vqgan',
+    kind: 'clip' | 'vqgan' | 'text-lm',
     model: string | undefined,
     opts: { allowPaths?: boolean } = {},
   ): Promise<ResolvedModel> {
@@ -385,7 +385,7 @@ export class ModelManager {
         ref,
         entry,
         location,
-        weightsCacheFile: this.weightsCacheFile(kind, location, entry?.id ?? null),
+        weightsCacheFile: this.weightsCacheFile(kind === 'vqgan' ? 'vqgan' : 'clip', location, entry?.id ?? null),
         graphCacheDir: this.graphCacheDir,
       };
     };
@@ -397,8 +397,8 @@ export class ModelManager {
     const entry = this.catalog.models.find((m) => m.id === named && m.kind === kind) ?? null;
     const isId = MODEL_ID_RE.test(named);
     const dir = join(this.root, named);
-    const present = isId && existsSync(join(dir, kind === 'clip' ? 'config.json' : 'last.ckpt'));
-    if (kind === 'clip') {
+    const present = isId && existsSync(join(dir, kind === 'vqgan' ? 'last.ckpt' : 'config.json'));
+    if (kind !== 'vqgan') {
       if (present) return resolved(named, dir, entry);
       throw new StudioError(
         isId ? 'ModelNotInstalled' : 'NotFound',

@@ -19,7 +19,7 @@ export const kindOrder: readonly { kind: ModelKind; title: string; blurb: string
     kind: 'clip',
     title: 'CLIP',
     blurb: 'Scores images against text: guides image generation and classifies zero-shot.',
-    usedBy: 'Generate needs one.',
+    usedBy: 'Generate and Classify need one.',
   },
   {
     kind: 'vqgan',
@@ -31,7 +31,7 @@ export const kindOrder: readonly { kind: ModelKind; title: string; blurb: string
     kind: 'text-lm',
     title: 'Text LMs',
     blurb: 'Small language models for few-shot prompts and prompt-made models.',
-    usedBy: 'No page uses them yet.',
+    usedBy: 'Prompt Lab needs one.',
   },
 ];
 

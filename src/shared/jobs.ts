@@ -1,5 +1,5 @@
-// Jobs: long work the studio runs for a client (a model download, a gradient check on the GPU, and the
-// generation and prompt runs to come). Every job has an id; its events carry it, so a client follows
+// Jobs: long work the studio runs for a client (a model download, a gradient check on the GPU, a generation,
+// a prompt run or exploration, a classification). Every job has an id; its events carry it, so a client follows
 // one job among many. Progress travels as `jobProgress` (JSON); preview frames as `jobFrame`, whose
 // bytes cross as binary (a WebSocket binary frame, an IPC structured clone), never as base64 text.
 // A client that reconnects asks `jobList` for the jobs it follows and carries on from their state.

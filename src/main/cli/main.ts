@@ -34,7 +34,7 @@ const parser =
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('fstudio')
     .description(
-      'Foundation Studio from the command line: check the machine, serve the studio, import and browse images.',
+      'Foundation Studio from the command line: generate pictures, run prompt-made models and CLIP classifiers, import and browse images, serve the studio.',
     )
     .option('--data-dir <dir>', "data folder (default: $FSTUDIO_DATA_DIR, else the desktop app's folder)")
     .version(appVersion(), '-V, --version', 'print the version of Foundation Studio')

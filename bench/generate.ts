@@ -21,6 +21,7 @@
 // Options: --quick (128² with 4 cutouts only, 2 measured steps, 1 round: a smoke test), --steps N (measured
 // steps per run, default 3), --rounds N, --profile, --keep (keep the temp folder), --no-torch, --provider P.
 import { printReport, runReportingChild } from './_child.js';
+import { machine, machineLine } from './_machine.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -200,10 +201,7 @@ interface Row {
 }
 
 async function main() {
-  const cpu = os.cpus();
-  console.log(
-    `machine: ${cpu[0]?.model ?? '?'} (${cpu.length} logical CPUs, ${(os.totalmem() / 1e9).toFixed(1)} GB), ${os.platform()} ${os.arch()}, node ${process.version}`,
-  );
+  console.log(`machine: ${machineLine()}`);
   console.log(
     `onnxruntime-node ${ortVersion()}, provider ${provider}${quick ? ', --quick' : ''}; load average ${os
       .loadavg()
@@ -322,12 +320,7 @@ async function main() {
       JSON.stringify(
         {
           date: new Date().toISOString(),
-          machine: {
-            cpu: cpu[0]?.model,
-            cores: cpu.length,
-            memGB: os.totalmem() / 1e9,
-            platform: `${os.platform()} ${os.arch()}`,
-          },
+          machine: machine(),
           node: process.version,
           ort: ortVersion(),
           provider,

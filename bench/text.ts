@@ -29,6 +29,7 @@
 // --reps N (timed runs per child, default 2), --no-torch, --torch-default-env, --keep (keep the temp folder),
 // --write-docs.
 import { printReport, runReportingChild } from './_child.js';
+import { machine, machineLine } from './_machine.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -36,15 +37,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensembleWeight, scoreImage } from '../src/main/engine/classify/zeroshot.js';
 import { TEMPLATE_SETS, fillTemplate } from '../src/main/engine/classify/templates.js';
-import type { HostTensor } from '../src/main/engine/graph/ir.js';
 import { ortVersion } from '../src/main/engine/runtime/ort.js';
-import { RunnerSet, deviceFor } from '../src/main/engine/runtime/runner.js';
-import { runTask } from '../src/main/engine/task-client.js';
+import { RunnerSet } from '../src/main/engine/runtime/runner.js';
 import { readLogitScale } from '../src/main/studio/classify/clip-model.js';
 import { BATCH as CLASSIFY_BATCH } from '../src/main/studio/classify/service.js';
 import { SCORE_BATCH } from '../src/main/studio/prompt/scoring.js';
 import { StudioCompute } from '../src/main/studio/compute.js';
-import { clipPixels } from '../src/main/studio/images-clip.js';
+import { clipPixels, stackPixels } from '../src/main/studio/images-clip.js';
 import { ModelManager } from '../src/main/studio/models/manager.js';
 import {
   CLASS_LABELS,
@@ -186,26 +185,18 @@ async function studioClassify(
   spec: Spec,
 ): Promise<Omit<ChildReport, 'maxRssBytes'>> {
   const model = await models.resolve('clip', spec.clipDir);
-  const ref = { dir: model.location, cacheFile: model.weightsCacheFile, graphCacheDir: model.graphCacheDir };
-  const runner = compute.runners.for(deviceFor('cpu'));
   const scale = (await readLogitScale(model)).value;
   const template = TEMPLATE_SETS.plain.templates[0];
-  const text = await runTask(runner, 'clip.embed', {
-    model: ref,
-    provider: 'cpu',
-    texts: CLASS_LABELS.map((l) => fillTemplate(template, l)),
-  });
+  const texts = CLASS_LABELS.map((l) => fillTemplate(template, l));
+  const text = (await compute.embedTexts({ model: model.ref, provider: 'cpu', texts })).result;
   const weights = text.embeds.map((e) => ensembleWeight([e]));
   const S = 224;
   const { result, ...t } = await timed(async () => {
     const probs: number[][] = [];
     for (let i = 0; i < spec.images.length; i += CLASSIFY_BATCH) {
       const files = spec.images.slice(i, i + CLASSIFY_BATCH);
-      const pixels = await Promise.all(files.map((f) => clipPixels(f, S)));
-      const data = new Float32Array(pixels.length * 3 * S * S);
-      pixels.forEach((p, k) => data.set(p, k * 3 * S * S));
-      const batch: HostTensor = { dtype: 'float32', dims: [pixels.length, 3, S, S], data };
-      const r = await runTask(runner, 'clip.embed', { model: ref, provider: 'cpu', pixels: batch });
+      const pixels = stackPixels(await Promise.all(files.map((f) => clipPixels(f, S))), S);
+      const r = (await compute.embedPixels({ model: model.ref, provider: 'cpu', pixels })).result;
       for (const e of r.embeds) probs.push(scoreImage(e, weights, scale).probs);
     }
     return probs;
@@ -450,10 +441,9 @@ function table(rows: Row[]): string {
 }
 
 async function main() {
-  const cpu = os.cpus();
   const load = os.loadavg().map((l) => l.toFixed(2));
   console.log(
-    `machine: ${cpu[0]?.model ?? '?'} (${cpu.length} logical CPUs, ${(os.totalmem() / 1e9).toFixed(1)} GB), node ${process.version}, ` +
+    `machine: ${machineLine()}, ` +
       `onnxruntime-node ${ortVersion()}${quick ? ', --quick' : ''}; load average ${load.join(' ')}`,
   );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fstudio-bench-text-'));
@@ -505,12 +495,7 @@ async function main() {
     const json = JSON.stringify(
       {
         date: new Date().toISOString(),
-        machine: {
-          cpu: cpu[0]?.model,
-          cores: cpu.length,
-          memGB: os.totalmem() / 1e9,
-          platform: `${os.platform()} ${os.arch()}`,
-        },
+        machine: machine(),
         loadAverageAtStart: load.map(Number),
         node: process.version,
         ort: ortVersion(),

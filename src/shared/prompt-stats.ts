@@ -16,6 +16,7 @@
 //   mulberry32(seed), permutations(n, count, seed), leaveOneOut(n), labelWordings(labels)
 //   Variant, buildVariants(spec, options), applyVariant(spec, variant)
 import type { PromptExample, PromptLabel } from './prompt-model.js';
+import { mulberry32 } from './random.js';
 
 // ---------- scores and calibration ----------
 
@@ -286,17 +287,7 @@ export function exploreStats(
 
 // ---------- variants ----------
 
-/** mulberry32 (Tommy Ettinger's 32-bit generator): a seeded stream of floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 function factorial(n: number): number {
   let f = 1;

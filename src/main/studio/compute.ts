@@ -7,6 +7,7 @@
 //   new StudioCompute(models, runners)
 //     .embedTexts({ model?, texts, provider? })          -> { model, result: EmbedResult }
 //     .embedImages({ model?, images, provider? })         images: file paths or encoded bytes
+//     .embedPixels({ model?, pixels, provider? })         images already in CLIP's pixels, as one batch
 //     .vqganEncode({ model?, image, name, size?, maxSide?, provider?, log? }) -> { tokens, choice }
 //     .vqganDecode({ tokens, model?, provider?, log? })   -> { png, width, height, choice }
 //     .gradcheck({ provider, onProgress? })               -> GradcheckReport
@@ -81,14 +82,16 @@ export class StudioCompute {
   async #task<K extends TaskName>(
     name: K,
     args: TaskArgs<K>,
-    o: { provider?: Provider; signal?: AbortSignal; log?: (l: string) => void },
+    o: { provider?: Provider; signal?: AbortSignal; log?: (l: string) => void; onStream?: (m: never) => void },
   ): Promise<TaskResult<K>> {
     try {
       return await runTask(this.runners.for(deviceFor(o.provider ?? 'auto')), name, args, {
         signal: o.signal,
-        onStream: (m: VqganLog | unknown) => {
-          if (o.log && typeof m === 'object' && m !== null && 'log' in m) o.log(String((m as VqganLog).log));
-        },
+        onStream:
+          o.onStream ??
+          ((m: VqganLog | unknown) => {
+            if (o.log && typeof m === 'object' && m !== null && 'log' in m) o.log(String((m as VqganLog).log));
+          }),
       });
     } catch (e) {
       throw studioErrorOf(e);
@@ -117,9 +120,17 @@ export class StudioCompute {
   ): Promise<{ model: ResolvedModel; result: EmbedResult }> {
     const model = await this.models.resolve('clip', o.model);
     const size = (await readClipConfig(model.location)).vision.imageSize;
-    const pixels = await clipPixelBatch(o.images, size);
+    return this.embedPixels({ ...o, model: model.ref, pixels: await clipPixelBatch(o.images, size) });
+  }
+
+  /**
+   * CLIP image embeddings of images already decoded to CLIP's pixels (clipPixels / stackPixels): for callers that
+   * decode one by one, so that one unreadable file does not fail the batch (Classify).
+   */
+  async embedPixels(o: RunOptions & { pixels: HostTensor }): Promise<{ model: ResolvedModel; result: EmbedResult }> {
+    const model = await this.models.resolve('clip', o.model);
     const provider = o.provider ?? 'auto';
-    const result = await this.#task('clip.embed', { model: this.#clipModel(model), provider, pixels }, o);
+    const result = await this.#task('clip.embed', { model: this.#clipModel(model), provider, pixels: o.pixels }, o);
     return { model, result };
   }
 
@@ -215,18 +226,15 @@ export class StudioCompute {
     o: RunOptions & { prompts: string[]; continuations: string[]; onProgress?: (done: number) => void },
   ): Promise<{ model: ResolvedModel; result: ScoreResult }> {
     const model = await this.models.resolve('text-lm', o.model);
-    const result = await runTask(
-      this.runners.for(deviceFor(o.provider ?? 'auto')),
-      'text.score',
-      {
-        model: this.#textModel(model),
-        provider: o.provider ?? 'auto',
-        prompts: o.prompts,
-        continuations: o.continuations,
-      },
-      { signal: o.signal, onStream: (m: { done: number }) => o.onProgress?.(m.done) },
-    ).catch((e: unknown) => {
-      throw studioErrorOf(e);
+    const args = {
+      model: this.#textModel(model),
+      provider: o.provider ?? 'auto',
+      prompts: o.prompts,
+      continuations: o.continuations,
+    };
+    const result = await this.#task('text.score', args, {
+      ...o,
+      onStream: (m: { done: number }) => o.onProgress?.(m.done),
     });
     return { model, result };
   }
@@ -237,22 +245,19 @@ export class StudioCompute {
   ): Promise<{ model: ResolvedModel; result: GenerateResult }> {
     const model = await this.models.resolve('text-lm', o.model);
     const { prompt, maxTokens, temperature, topP, stop, seed } = o;
-    const result = await runTask(
-      this.runners.for(deviceFor(o.provider ?? 'auto')),
-      'text.generate',
-      {
-        model: this.#textModel(model),
-        provider: o.provider ?? 'auto',
-        prompt,
-        maxTokens,
-        temperature,
-        topP,
-        stop,
-        seed,
-      },
-      { signal: o.signal, onStream: (m: GenerateStreamMessage) => o.onDelta?.(m) },
-    ).catch((e: unknown) => {
-      throw studioErrorOf(e);
+    const args = {
+      model: this.#textModel(model),
+      provider: o.provider ?? 'auto',
+      prompt,
+      maxTokens,
+      temperature,
+      topP,
+      stop,
+      seed,
+    };
+    const result = await this.#task('text.generate', args, {
+      ...o,
+      onStream: (m: GenerateStreamMessage) => o.onDelta?.(m),
     });
     return { model, result };
   }

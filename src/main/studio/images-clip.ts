@@ -8,6 +8,7 @@
 //   clipPixels(image, size = 224, name?) -> Float32Array   [3, size, size]; PNG, JPEG, WebP or GIF up to 100 MP
 //   checkModelImage(bytes, name), modelImageError(name, e)  the gallery's checks and errors that name the file
 //   clipPixelBatch(images, size = 224) -> HostTensor   float32 [B, 3, size, size], the vision tower's input
+//   stackPixels(pixels[], size) -> HostTensor           the same batch from images decoded one by one
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { StudioError } from '../../shared/api.js';
@@ -113,7 +114,15 @@ export async function clipPixels(image: string | Uint8Array, size = 224, name?: 
 }
 
 export async function clipPixelBatch(images: readonly (string | Uint8Array)[], size = 224): Promise<HostTensor> {
-  const data = new Float32Array(images.length * 3 * size * size);
-  for (let i = 0; i < images.length; i++) data.set(await clipPixels(images[i]!, size), i * 3 * size * size);
-  return { dtype: 'float32', dims: [images.length, 3, size, size], data };
+  const pixels: Float32Array[] = [];
+  for (const image of images) pixels.push(await clipPixels(image, size));
+  return stackPixels(pixels, size);
+}
+
+/** Images already in CLIP's pixels (clipPixels), as one [B, 3, size, size] batch. */
+export function stackPixels(pixels: readonly Float32Array[], size: number): HostTensor {
+  const n = 3 * size * size;
+  const data = new Float32Array(pixels.length * n);
+  pixels.forEach((p, i) => data.set(p, i * n));
+  return { dtype: 'float32', dims: [pixels.length, 3, size, size], data };
 }

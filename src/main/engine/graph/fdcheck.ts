@@ -17,6 +17,7 @@
 import { Builder } from './builder.js';
 import { grad } from './grad.js';
 import { type DType, type Tensor, sizeOf } from './ir.js';
+import { mulberry32 } from '../../../shared/random.js';
 import { assertModel } from './check.js';
 import { emitModel } from './onnx-proto.js';
 import { type HostTensor, type RuntimeSession, type SessionOptions, createSession } from '../runtime/ort.js';
@@ -25,16 +26,7 @@ export type FloatDType = 'float32' | 'float64';
 export type Sampler = (r: () => number) => number;
 
 /** Deterministic PRNG (mulberry32) in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => () => number = mulberry32;
 
 export const samplers = {
   uniform:

@@ -12,7 +12,7 @@
 //     .generate(args, { signal?, onDelta? }) -> GenerateResult
 //     .close()
 //   onnxFileFor(dir, dtype?) -> { file, dtype }     which ONNX file of onnx/ a folder runs
-//   logSoftmaxAt(logits, offset, vocab, token)      log p(token) from one row of logits (exported for tests)
+//   logNormalizer(logits, offset, vocab), logSoftmaxAt(logits, offset, vocab, token)   log p(token) from a row of logits
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -86,13 +86,18 @@ export function onnxFileFor(
   );
 }
 
-/** log softmax(logits[offset .. offset+vocab))[token], computed stably. */
-export function logSoftmaxAt(logits: Float32Array, offset: number, vocab: number, token: number): number {
+/** log sum exp of logits[offset .. offset+vocab), computed stably: log p(token) is logits[token] minus it. */
+export function logNormalizer(logits: Float32Array, offset: number, vocab: number): number {
   let max = -Infinity;
   for (let k = 0; k < vocab; k++) max = Math.max(max, logits[offset + k]!);
   let sum = 0;
   for (let k = 0; k < vocab; k++) sum += Math.exp(logits[offset + k]! - max);
-  return logits[offset + token]! - max - Math.log(sum);
+  return max + Math.log(sum);
+}
+
+/** log softmax(logits[offset .. offset+vocab))[token]. */
+export function logSoftmaxAt(logits: Float32Array, offset: number, vocab: number, token: number): number {
+  return logits[offset + token]! - logNormalizer(logits, offset, vocab);
 }
 
 const TRANSFORMERS_DEVICE: Partial<Record<ExplicitProvider, string>> = {
@@ -243,30 +248,31 @@ export class TextLm {
     conts.forEach((c, j) => {
       if (c.length === 0) throw new Error(`score: continuation ${j + 1} ("${continuations[j]}") has no tokens`);
     });
-    const logprobs: number[][] = [];
-    const promptTokens: number[] = [];
     const longest = Math.max(...conts.map((c) => c.length));
-    let i = 0;
-    while (i < prompts.length) {
-      if (o.signal?.aborted) throw new DOMException('cancelled', 'AbortError');
-      const ids = this.#encode(prompts[i]!);
+    const encoded = prompts.map((p, i) => {
+      const ids = this.#encode(p);
       if (ids.length === 0) throw new Error(`score: prompt ${i + 1} is empty`);
       this.#checkLength(ids.length + longest, `prompt ${i + 1} with its longest continuation`);
+      return ids;
+    });
+    const vocab = Math.max(1, this.info.vocabSize);
+    const logprobs: number[][] = [];
+    for (let i = 0; i < encoded.length;) {
+      if (o.signal?.aborted) throw new DOMException('cancelled', 'AbortError');
       // As many prompts as fit the logits budget go through together.
-      const batch: number[][] = [ids];
-      const vocab = Math.max(1, this.info.vocabSize);
-      while (i + batch.length < prompts.length && batch.length < 32) {
-        const next = this.#encode(prompts[i + batch.length]!);
-        const width = Math.max(next.length, ...batch.map((b) => b.length));
-        if (next.length === 0 || (batch.length + 1) * width * vocab > MAX_LOGIT_FLOATS) break;
-        this.#checkLength(next.length + longest, `prompt ${i + batch.length + 1} with its longest continuation`);
-        batch.push(next);
+      let n = 1;
+      let width = encoded[i]!.length;
+      while (i + n < encoded.length && n < 32) {
+        const w = Math.max(width, encoded[i + n]!.length);
+        if ((n + 1) * w * vocab > MAX_LOGIT_FLOATS) break;
+        width = w;
+        n++;
       }
-      logprobs.push(...(await this.#scoreBatch(batch, conts)));
-      promptTokens.push(...batch.map((b) => b.length));
-      i += batch.length;
+      logprobs.push(...(await this.#scoreBatch(encoded.slice(i, i + n), conts)));
+      i += n;
       o.onProgress?.(i);
     }
+    const promptTokens = encoded.map((ids) => ids.length);
     return { logprobs, continuationTokens: conts, promptTokens, provider: this.provider };
   }
 
@@ -277,9 +283,12 @@ export class TextLm {
    */
   async #scoreBatch(prompts: number[][], conts: number[][]): Promise<number[][]> {
     const first = await this.#forward(prompts);
-    const result = prompts.map((p, i) =>
-      conts.map((c) => logSoftmaxAt(first.logits, (i * first.width + p.length - 1) * first.vocab, first.vocab, c[0]!)),
-    );
+    // Every continuation's first token from the same row of logits: its normaliser computed once.
+    const result = prompts.map((p, i) => {
+      const offset = (i * first.width + p.length - 1) * first.vocab;
+      const z = logNormalizer(first.logits, offset, first.vocab);
+      return conts.map((c) => first.logits[offset + c[0]!]! - z);
+    });
     const multi = conts.map((c, j) => ({ c, j })).filter(({ c }) => c.length > 1);
     if (multi.length === 0) return result;
     const rows: { i: number; j: number; c: number[] }[] = [];

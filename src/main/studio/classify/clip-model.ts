@@ -12,14 +12,11 @@
 //     .images(pixels[]) -> Float32Array[]       one worker call for the batch
 import { existsSync } from 'node:fs';
 import type { Provider } from '../../../shared/providers.js';
-import type { HostTensor } from '../../engine/graph/ir.js';
 import { DEFAULT_LOGIT_SCALE, logitScaleFrom } from '../../engine/classify/zeroshot.js';
 import { findClipWeights, readClipConfig } from '../../engine/nets/clip-load.js';
-import { deviceFor } from '../../engine/runtime/runner.js';
-import { runTask } from '../../engine/task-client.js';
 import { openCheckpoint } from '../../engine/weights/load.js';
 import type { StudioContext } from '../context.js';
-import { clipPixels } from '../images-clip.js';
+import { clipPixels, stackPixels } from '../images-clip.js';
 import type { ResolvedModel } from '../models/manager.js';
 
 const TEXT_CHUNK = 256;
@@ -93,27 +90,17 @@ export class ClipRunner {
   }
 
   /**
-   * Embeddings of decoded images in one call of the compute worker. StudioCompute.embedImages decodes the files
-   * itself, and fails the whole batch for one bad file; here the files were decoded (and checked) one by one.
+   * Embeddings of decoded images in one call of the compute worker (StudioCompute.embedImages decodes the files
+   * itself and fails the whole batch for one bad file; here they were decoded, and checked, one by one).
    */
   async images(pixels: readonly Float32Array[]): Promise<Float32Array[]> {
-    const m = this.#model;
-    if (!m) throw new Error('ClipRunner.open() first');
-    const S = this.#size;
-    const data = new Float32Array(pixels.length * 3 * S * S);
-    pixels.forEach((p, i) => data.set(p, i * 3 * S * S));
-    const batch: HostTensor = { dtype: 'float32', dims: [pixels.length, 3, S, S], data };
-    const provider = this.o.provider ?? 'auto';
-    const r = await runTask(
-      this.ctx.compute.runners.for(deviceFor(provider)),
-      'clip.embed',
-      {
-        model: { dir: m.location, cacheFile: m.weightsCacheFile, graphCacheDir: m.graphCacheDir },
-        provider,
-        pixels: batch,
-      },
-      { signal: this.o.signal },
-    );
-    return r.embeds;
+    if (!this.#model) throw new Error('ClipRunner.open() first');
+    const { result } = await this.ctx.compute.embedPixels({
+      model: this.#model.ref,
+      provider: this.o.provider,
+      pixels: stackPixels(pixels, this.#size),
+      signal: this.o.signal,
+    });
+    return result.embeds;
   }
 }

@@ -32,7 +32,17 @@ import type { StudioContext } from '../context.js';
 import type { RunRow } from '../history.js';
 import type { JobHandle } from '../jobs/manager.js';
 import type { ResolvedLm } from './library.js';
-import { goldOf, runTitle, searchBody, Tally, type ActiveRun, type InputRow, type RunRecord } from './runs.js';
+import {
+  endPromptRun,
+  goldOf,
+  runTitle,
+  searchBody,
+  Tally,
+  type ActiveRun,
+  type InputRow,
+  type RunOutcome,
+  type RunRecord,
+} from './runs.js';
 import { PromptScorer } from './scoring.js';
 
 /** Variants x inputs at most: an exploration is read back whole. */
@@ -125,7 +135,7 @@ async function exploreRows(ctx: StudioContext, e: Exploring): Promise<void> {
   const started = Date.now();
   const n = e.rows.length;
   let provider: string | null = null;
-  let outcome: { to: 'done' | 'cancelled' } | { to: 'failed'; error: string } = { to: 'done' };
+  let outcome: RunOutcome = { to: 'done' };
   try {
     for (let v = 0; v < e.list.length && !e.job.signal.aborted; v++) {
       const variant = e.list[v]!;
@@ -159,23 +169,14 @@ async function exploreRows(ctx: StudioContext, e: Exploring): Promise<void> {
     outcome = e.job.signal.aborted ? { to: 'cancelled' } : { to: 'failed', error: (err as Error).message };
   }
   const seconds = (Date.now() - started) / 1000;
-  try {
-    const now = Date.now();
-    const provenance = {
-      lm: e.lm.ref,
-      files: e.lm.spec.model.files,
-      provider,
-      rowsPerSecond: seconds > 0 && e.tally.rows > 0 ? e.tally.rows / seconds : null,
-    };
-    ctx.history.setRunSpec(e.runId, { spec: e.record, provenance, title: e.title }, now);
-    ctx.history.transitionRun(e.runId, outcome, now);
-  } catch (err) {
-    console.error(`[prompt] exploration ${e.runId} could not be recorded as ${outcome.to}:`, err);
-  }
+  const provenance = {
+    lm: e.lm.ref,
+    files: e.lm.spec.model.files,
+    provider,
+    rowsPerSecond: seconds > 0 && e.tally.rows > 0 ? e.tally.rows / seconds : null,
+  };
   const what = `${e.tally.rows.toLocaleString('en-US')} of ${e.total.toLocaleString('en-US')} answers`;
-  if (outcome.to === 'failed')
-    e.job.finish('failed', `Failed after ${what}: ${outcome.error}`, new Error(outcome.error));
-  else e.job.finish(outcome.to, outcome.to === 'done' ? `Done: ${what}.` : `Cancelled after ${what}.`);
+  endPromptRun(ctx, { ...e, provenance }, outcome, what);
 }
 
 /** One variant's answers for every input (a cancel in the middle leaves the variant out: [] is returned). */

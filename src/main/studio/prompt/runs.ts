@@ -184,7 +184,7 @@ async function runRows(ctx: StudioContext, r: Running): Promise<void> {
   const started = Date.now();
   const scorer = new PromptScorer(ctx.compute, { ref: r.lm.ref, spec: r.lm.spec, provider: r.provider });
   const labels = r.lm.spec.labels.map((l) => l.name);
-  let outcome: { to: 'done' | 'cancelled' } | { to: 'failed'; error: string } = { to: 'done' };
+  let outcome: RunOutcome = { to: 'done' };
   try {
     r.job.progress({ step: 0, total: r.limit, message: 'Loading the model…' });
     for (;;) {
@@ -257,12 +257,7 @@ function report(ctx: StudioContext, r: Running, started: number): void {
   });
 }
 
-function finishRun(
-  ctx: StudioContext,
-  r: Running,
-  outcome: { to: 'done' | 'cancelled' } | { to: 'failed'; error: string },
-  started: number,
-): void {
+function finishRun(ctx: StudioContext, r: Running, outcome: RunOutcome, started: number): void {
   const seconds = (Date.now() - started) / 1000;
   const provenance: RunProvenance = {
     ...r.provenance,
@@ -270,14 +265,31 @@ function finishRun(
     answers: r.tally.answers(),
     rowsPerSecond: seconds > 0 && r.tally.rows > 0 ? r.tally.rows / seconds : null,
   };
+  endPromptRun(ctx, { ...r, provenance }, outcome, `${r.tally.rows.toLocaleString('en-US')} rows`);
+}
+
+/** How a prompt run or an exploration ended. */
+export type RunOutcome = { to: 'done' | 'cancelled' } | { to: 'failed'; error: string };
+
+/**
+ * Records how a prompt run or an exploration ended (its record, provenance and title, then its state) and ends
+ * its job saying how far it got (`what`: "120 rows"). A run that cannot be recorded (the studio closing under
+ * it) is logged; the next open's recovery fails it.
+ */
+export function endPromptRun(
+  ctx: StudioContext,
+  r: { runId: number; job: JobHandle; record: unknown; provenance: Record<string, unknown>; title: string },
+  outcome: RunOutcome,
+  what: string,
+): void {
   try {
     const now = Date.now();
-    ctx.history.setRunSpec(r.runId, { spec: r.record, provenance, title: r.title }, now);
+    ctx.history.setRunSpec(r.runId, { spec: r.record, provenance: r.provenance, title: r.title }, now);
     ctx.history.transitionRun(r.runId, outcome, now);
   } catch (e) {
     console.error(`[prompt] run ${r.runId} could not be recorded as ${outcome.to}:`, e);
   }
-  const n = `${r.tally.rows.toLocaleString('en-US')} rows`;
-  if (outcome.to === 'failed') r.job.finish('failed', `Failed after ${n}: ${outcome.error}`, new Error(outcome.error));
-  else r.job.finish(outcome.to, outcome.to === 'done' ? `Done: ${n}.` : `Cancelled after ${n}.`);
+  if (outcome.to === 'failed')
+    r.job.finish('failed', `Failed after ${what}: ${outcome.error}`, new Error(outcome.error));
+  else r.job.finish(outcome.to, outcome.to === 'done' ? `Done: ${what}.` : `Cancelled after ${what}.`);
 }

@@ -3,7 +3,7 @@
 // coming back shows the same bars. Rows are refreshed when the studio says a model changed.
 import { SvelteMap } from 'svelte/reactivity';
 import type { ModelInfo, ModelProgress, VerifyReport } from '../../../shared/models.js';
-import { describeError } from '../lib/errors.js';
+import { describeError, toastError } from '../lib/errors.js';
 import { getStudio } from '../lib/studio-client.js';
 
 export const models = $state<{ list: ModelInfo[] | null; loading: boolean; error: string | null }>({
@@ -102,8 +102,13 @@ export const failedPulls = (list: readonly ModelInfo[]): ModelInfo[] =>
 
 /**
  * Starts the download of each of these models (one job each; a model already downloading is joined,
- * not started twice). Errors in starting are the caller's to show.
+ * not started twice). A failure to start is shown as a toast; the downloads' own progress and failures
+ * arrive as modelProgress.
  */
 export async function pullAll(list: readonly ModelInfo[]): Promise<void> {
-  for (const m of list) await getStudio().modelPull({ id: m.id });
+  try {
+    for (const m of list) await getStudio().modelPull({ id: m.id });
+  } catch (e) {
+    toastError(e, 'Starting the download');
+  }
 }
